@@ -1,0 +1,1 @@
+"""Inbound and outbound transports: MQTT, HTTP webhooks, capture and replay."""

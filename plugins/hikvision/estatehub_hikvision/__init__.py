@@ -1,0 +1,1 @@
+"""Hikvision ISAPI adapters (ANPR gates) for estatehub."""

@@ -1,0 +1,1 @@
+"""Smart-home detectors (smoke …) mapped to flats, for estatehub."""

@@ -1,0 +1,1 @@
+"""Hook implementations of the home plugin (filled in below)."""

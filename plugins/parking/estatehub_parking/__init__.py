@@ -1,0 +1,1 @@
+"""Vehicle gates, plate recognition and parking fees for estatehub."""
