@@ -66,6 +66,11 @@ if [[ "${HA_FORCE:-0}" != "1" && -f "$stamp_file" ]] \
 fi
 
 log "building $venv from $python ($expected_stamp)"
+# Only ever delete something that is a venv: HA_VENV may point anywhere.
+if [[ -e "$venv" && ! -f "$venv/pyvenv.cfg" ]]; then
+    log "$venv exists and is not a venv; refusing to replace it"
+    exit 1
+fi
 rm -rf "$venv"
 "$python" -m venv "$venv"
 pip=("$venv/bin/python" -m pip --disable-pip-version-check)
@@ -74,8 +79,13 @@ log "venv created in $(elapsed "$started") s"
 download_dir="$(mktemp -d)"
 trap 'rm -rf "$download_dir"' EXIT
 
+# Some machines configure file:// extra indexes that lack most of HA's packages; pip warns once
+# per package about each (hundreds of lines), which buries real errors, so only those go.
+index_noise="is ignored: it is neither a file nor a directory"
+
 step="$(now)"
-"${pip[@]}" download --quiet --no-deps --dest "$download_dir" "homeassistant==$HA_VERSION"
+"${pip[@]}" download --quiet --no-deps --dest "$download_dir" "homeassistant==$HA_VERSION" \
+    2> >(grep -v "$index_noise" >&2)
 wheel="$(ls "$download_dir"/homeassistant-"$HA_VERSION"-*.whl)"
 constraints="$download_dir/package_constraints.txt"
 "$venv/bin/python" - "$wheel" "$constraints" <<'PY'
@@ -94,7 +104,8 @@ step="$(now)"
 # Install from the wheel we already have; the constraints keep the resolver from backtracking.
 "${pip[@]}" install --quiet -c "$constraints" \
     "$wheel" \
-    "pytest-homeassistant-custom-component==$PHCC_VERSION"
+    "pytest-homeassistant-custom-component==$PHCC_VERSION" \
+    2> >(grep -v "$index_noise" >&2)
 log "install in $(elapsed "$step") s"
 
 installed="$("$venv/bin/python" -c 'from homeassistant.const import __version__; print(__version__)')"

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
+import sys
 from collections.abc import Callable, Coroutine, Mapping
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, NamedTuple
@@ -107,15 +108,20 @@ class EventBus:
     def _as_task(
         self, coroutine_function: Callable[[Event], Coroutine[Any, Any, Any]]
     ) -> Listener:
+        # Coroutine listeners start eagerly: they run inside ``fire`` up to their first
+        # real suspension, and only then become a task. Most listeners never suspend, and
+        # a task per event per listener would cost more than the listener itself.
         tasks = self._tasks
+        task_done = self._task_done
 
-        def start_task(event: Event) -> None:
-            task = asyncio.get_running_loop().create_task(coroutine_function(event))
-            tasks.add(task)
-            task.add_done_callback(self._task_done)
+        def start(event: Event) -> None:
+            task = _start_eagerly(coroutine_function(event))
+            if task is not None:
+                tasks.add(task)
+                task.add_done_callback(task_done)
 
-        start_task.__qualname__ = getattr(coroutine_function, "__qualname__", "listener")
-        return start_task
+        start.__qualname__ = getattr(coroutine_function, "__qualname__", "listener")
+        return start
 
     def _task_done(self, task: asyncio.Task[Any]) -> None:
         self._tasks.discard(task)
@@ -132,3 +138,45 @@ class EventBus:
         self.listener_errors += 1
         name = getattr(listener, "__qualname__", repr(listener))
         _LOGGER.exception("event listener %s failed on %s", name, event.type)
+
+
+if sys.version_info >= (3, 12):
+
+    def _start_eagerly(coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any] | None:
+        task = asyncio.Task(coro, loop=asyncio.get_running_loop(), eager_start=True)  # type: ignore[call-arg]
+        return None if task.done() and _consume(task) else task
+
+    def _consume(task: asyncio.Task[Any]) -> bool:
+        if not task.cancelled() and task.exception() is not None:
+            _LOGGER.error("async event listener failed", exc_info=task.exception())
+        return True
+
+else:
+
+    def _start_eagerly(coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any] | None:
+        """Run ``coro`` until it first waits; return a task for the rest, or None if done."""
+        try:
+            waiting_on = coro.send(None)
+        except StopIteration:
+            return None
+        except Exception:
+            _LOGGER.exception("async event listener failed")
+            return None
+        return asyncio.get_running_loop().create_task(_resume(coro, waiting_on))
+
+    async def _resume(coro: Coroutine[Any, Any, Any], waiting_on: Any) -> Any:
+        # Drive the rest of a coroutine the way a Task would: wait for the future it
+        # yielded (asyncio's protocol), then send it on; pass cancellation through.
+        while True:
+            try:
+                if waiting_on is None:
+                    await asyncio.sleep(0)
+                else:
+                    try:
+                        await asyncio.wait((waiting_on,))
+                    except asyncio.CancelledError:
+                        waiting_on = coro.throw(asyncio.CancelledError())
+                        continue
+                waiting_on = coro.send(None)
+            except StopIteration as stop:
+                return stop.value

@@ -96,7 +96,7 @@ class Store:
                     f"{self.path}: written by a newer estatehub (schema {found[0]}, "
                     f"this one knows {SCHEMA_VERSION})"
                 )
-        except sqlite3.Error as err:
+        except (sqlite3.Error, OSError) as err:
             raise StoreError(f"cannot open the store {self.path}: {err}") from err
         self._db = db
 

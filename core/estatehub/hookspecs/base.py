@@ -6,7 +6,7 @@ register owns its async lifecycle (``async start`` / ``async stop``), run by the
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -27,6 +27,20 @@ class Module(Protocol):
 
 
 @dataclass(frozen=True, slots=True)
+class AdapterSlot:
+    """A place in a module's config that names a vendor adapter and holds its options.
+
+    :param path: config path of the device entry, e.g. ``("gates", "north")``.
+    :param adapter: the adapter name written there.
+    :param options: the ``options:`` mapping to validate with the adapter's schema.
+    """
+
+    path: tuple[str | int, ...]
+    adapter: str
+    options: Mapping[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
 class SubsystemSpec:
     """A subsystem an estate can enable under ``modules:``.
 
@@ -35,6 +49,9 @@ class SubsystemSpec:
     :param config_schema: a voluptuous schema (or a dict for one) for the module's config.
     :param description: one line for ``estatehub plugins``.
     :param always_on: enabled even when the estate does not list it (the governance base).
+    :param adapter_slots: ``adapter_slots(config) -> iterable of AdapterSlot``: where the
+        validated module config names adapters, so ``check-config`` can validate each
+        device's ``options:`` with its adapter's schema and report the file and line.
     """
 
     name: str
@@ -42,6 +59,7 @@ class SubsystemSpec:
     config_schema: Any = None
     description: str = ""
     always_on: bool = False
+    adapter_slots: Callable[[Mapping[str, Any]], Iterable[AdapterSlot]] | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -480,7 +480,7 @@ def _colour_notes(
             )
         else:
             notes.append(
-                f"{name} is an unusual colour for a {kind.value} plate "
+                f"{name} is an unusual colour for {kind.value} plates "
                 f"(expected {' or '.join(sorted(expected))})"
             )
     return notes

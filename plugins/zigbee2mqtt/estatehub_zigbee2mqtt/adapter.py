@@ -13,7 +13,6 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import voluptuous as vol
-
 from estatehub.hookspecs.home import (
     DetectorKind,
     DetectorReadingSink,
@@ -43,8 +42,8 @@ def _topic_part(option: str) -> Callable[[Any], str]:
         for wildcard in _WILDCARDS:
             if wildcard in value:
                 raise vol.Invalid(
-                    f"{option} {value!r} contains the MQTT wildcard {wildcard!r}; zigbee2mqtt "
-                    "names that are subscribed to must not contain '+' or '#'"
+                    f"{option} {value!r} contains the MQTT wildcard {wildcard!r}; "
+                    "a topic the hub subscribes to by name must not contain '+' or '#'"
                 )
         if "\x00" in value:
             raise vol.Invalid(f"{option} {value!r} contains a NUL character")
@@ -75,7 +74,7 @@ DETECTOR_OPTIONS_SCHEMA = vol.Schema(
                 [kind.value for kind in DetectorKind],
                 msg="kind must be one of: " + ", ".join(kind.value for kind in DetectorKind),
             ),
-            DetectorKind,
+            vol.Coerce(DetectorKind),
         ),
     }
 )

@@ -90,7 +90,7 @@ def parse_availability(message: MqttMessage, detector: str) -> DetectorReading:
         state = document.get("state")
         if not isinstance(state, str) or state not in _AVAILABILITY_STATES:
             raise PayloadRejected(
-                f"{topic}: field 'state' must be \"online\" or \"offline\", got {_show(state)}"
+                f'{topic}: field \'state\' must be "online" or "offline", got {_show(state)}'
             )
         available = _AVAILABILITY_STATES[state]
     return DetectorReading(

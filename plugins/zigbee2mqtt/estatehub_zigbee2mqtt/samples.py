@@ -24,7 +24,10 @@ def smoke_clear_battery_string_old_release() -> bytes:
 
 def smoke_alarm_with_last_seen() -> bytes:
     """Smoke alarm with ``last_seen`` in ``ISO_8601`` (UTC, ``Z``) form (seen)."""
-    return b'{"smoke":true,"battery_low":false,"linkquality":26,"last_seen":"2019-06-24T15:30:53.312Z"}'
+    return (
+        b'{"smoke":true,"battery_low":false,"linkquality":26,'
+        b'"last_seen":"2019-06-24T15:30:53.312Z"}'
+    )
 
 
 def smoke_alarm_last_seen_local() -> bytes:

@@ -1,0 +1,136 @@
+"""Putting a hub together: plugins loaded, config validated (adapters included), hub built.
+
+The CLI, the demo, replay and tests all come through here, so ``check-config`` reports
+exactly what ``run`` would refuse.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import voluptuous as vol
+
+from .config import ConfigError, ConfigIssue, EstateConfig, load_estate_config, position, validate
+from .plugins import PluginManager
+
+
+def load_plugins(allow: Any = None, block: Any = ()) -> PluginManager:
+    """A plugin manager with every allowed entry-point plugin loaded."""
+    plugins = PluginManager(allow=allow, block=block)
+    plugins.load_entry_points()
+    return plugins
+
+
+def _preliminary_plugin_lists(path: Path) -> tuple[Any, Any]:
+    # The allow/block lists live in the config, but the config's module schemas come from
+    # the plugins: read just the `plugins:` section first, leniently.
+    import yaml
+
+    try:
+        with path.open(encoding="utf-8") as handle:
+            for document in yaml.compose_all(handle):
+                break
+    except Exception:
+        return None, ()
+    return _plugin_lists_from_node(document)
+
+
+def _plugin_lists_from_node(node: Any) -> tuple[Any, Any]:
+    import yaml
+
+    if not isinstance(node, yaml.MappingNode):
+        return None, ()
+    for key, value in node.value:
+        if getattr(key, "value", None) == "plugins" and isinstance(value, yaml.MappingNode):
+            allow = block = None
+            for k, v in value.value:
+                if isinstance(v, yaml.SequenceNode):
+                    names = [getattr(item, "value", "") for item in v.value]
+                    if k.value == "allow":
+                        allow = names
+                    elif k.value == "block":
+                        block = names
+            return allow, block or ()
+    return None, ()
+
+
+def plugins_for_config(path: Path) -> PluginManager:
+    """Load plugins honouring the config's ``plugins:`` allow/block lists and the env vars."""
+    allow, block = _preliminary_plugin_lists(path)
+    return load_plugins(allow, block)
+
+
+def load_config(path: Path, plugins: PluginManager) -> EstateConfig:
+    """Load and validate an estate config against the loaded plugins' schemas.
+
+    Raises :class:`ConfigError` listing every problem, including each device's adapter
+    options checked against its adapter's schema.
+    """
+    regs = plugins.registrations()
+    module_schemas = {
+        name: spec.config_schema if spec.config_schema is not None else vol.Schema(dict, extra=vol.ALLOW_EXTRA)
+        for name, spec in regs.subsystems.items()
+    }
+    section_schemas = {name: spec.schema for name, spec in regs.sections.items()}
+    always_on = [name for name, spec in regs.subsystems.items() if spec.always_on]
+    config = load_estate_config(path, module_schemas, section_schemas, always_on)
+    issues: list[ConfigIssue] = []
+    for name, module_config in config.modules.items():
+        spec = regs.subsystems.get(name)
+        if spec is None or spec.adapter_slots is None:
+            continue
+        for slot in spec.adapter_slots(module_config):
+            where = ("modules", name, *slot.path)
+            raw_entry = _walk(config.raw, where)
+            adapter = regs.adapters.get((name, slot.adapter))
+            if adapter is None:
+                known = sorted(n for (s, n) in regs.adapters if s == name)
+                file, line = _where(raw_entry, "adapter", config)
+                issues.append(
+                    ConfigIssue(
+                        file, line, (*where, "adapter"),
+                        f"no {name} adapter {slot.adapter!r} is installed "
+                        f"(installed: {', '.join(known) or 'none'})",
+                    )
+                )
+                continue
+            if adapter.options_schema is None:
+                continue
+            raw_options = _walk(raw_entry, ("options",)) if raw_entry is not None else None
+            data = raw_options if isinstance(raw_options, Mapping) else dict(slot.options)
+            if "kind" in slot.options and "kind" not in data:
+                data = {**data, "kind": slot.options["kind"]}
+            _, found = validate(data, _schema(adapter.options_schema), (*where, "options"))
+            if found and raw_options is None:
+                file, line = _where(raw_entry, None, config)
+                found = [ConfigIssue(file, line, i.path, i.message) for i in found]
+            issues.extend(found)
+    if issues:
+        raise ConfigError(tuple(sorted(issues, key=lambda i: (i.file, i.line or 0))))
+    return config
+
+
+def _schema(schema: Any) -> vol.Schema:
+    return schema if isinstance(schema, vol.Schema) else vol.Schema(schema)
+
+
+def _walk(node: Any, path: tuple[Any, ...]) -> Any:
+    for key in path:
+        if isinstance(node, Mapping) and key in node:
+            node = node[key]
+        elif isinstance(node, list) and isinstance(key, int) and key < len(node):
+            node = node[key]
+        else:
+            return None
+    return node
+
+
+def _where(node: Any, key: str | None, config: EstateConfig) -> tuple[str, int | None]:
+    found = position(node, key) if node is not None else None
+    if found is None and node is not None:
+        found = position(node)
+    if found is None:
+        return config.path.name, None
+    return found

@@ -1,0 +1,179 @@
+"""The ``estatehub`` command: run, check-config, plugins, replay, demo."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import sys
+from datetime import timedelta
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from . import __version__
+from .exceptions import EstatehubError
+
+CONFIG_OPTION = click.option(
+    "-c", "--config", "config_path", required=True, type=click.Path(path_type=Path),
+    help="The estate's YAML config file.",
+)
+
+
+def _setup_logging(verbose: bool) -> None:
+    from rich.logging import RichHandler
+
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.WARNING,
+        format="%(name)s: %(message)s",
+        handlers=[RichHandler(console=Console(stderr=True), show_path=False, show_time=False)],
+    )
+
+
+def _fail(message: str) -> None:
+    Console(stderr=True, highlight=False).print(f"[red]error:[/] {message}", markup=True)
+    sys.exit(1)
+
+
+@click.group()
+@click.version_option(__version__, prog_name="estatehub")
+def main() -> None:
+    """estatehub: the smart systems of a housing estate, run like Home Assistant runs a home."""
+
+
+@main.command("check-config")
+@CONFIG_OPTION
+def check_config(config_path: Path) -> None:
+    """Validate an estate config; exit 0 if valid, 1 listing every error."""
+    from .bootstrap import load_config, plugins_for_config
+    from .config import ConfigError
+
+    try:
+        plugins = plugins_for_config(config_path)
+        config = load_config(config_path, plugins)
+    except ConfigError as err:
+        for issue in err.issues:
+            click.echo(str(issue), err=True)
+        click.echo(f"{len(err.issues)} error{'s' if len(err.issues) != 1 else ''} in {config_path}", err=True)
+        sys.exit(1)
+    except EstatehubError as err:
+        _fail(str(err))
+    modules = ", ".join(config.modules) or "none"
+    click.echo(f"{config_path}: valid — estate {config.name!r}, modules: {modules}")
+
+
+@main.command("plugins")
+@click.option("-c", "--config", "config_path", type=click.Path(path_type=Path), help="Honour this config's allow/block lists.")
+def plugins_command(config_path: Path | None) -> None:
+    """List installed plugins: name, version, hooks and status."""
+    from .bootstrap import load_plugins, plugins_for_config
+
+    try:
+        plugins = plugins_for_config(config_path) if config_path else load_plugins()
+        regs = plugins.registrations()
+    except EstatehubError as err:
+        _fail(str(err))
+    table = Table(title="estatehub plugins")
+    for column in ("name", "version", "status", "provides", "hooks"):
+        table.add_column(column)
+    for info in plugins.plugins():
+        provides = [f"subsystem {n}" for n, p in ((k[1], v) for k, v in regs.owner.items() if k[0] == "subsystem") if p == info.name]
+        provides += [f"{k[0].split(':', 1)[1]} adapter {k[1]}" for k, v in regs.owner.items() if k[0].startswith("adapter:") and v == info.name]
+        status = info.status + (f": {info.error}" if info.error else "")
+        table.add_row(info.name, info.version, status, "\n".join(provides), "\n".join(info.hooks))
+    Console().print(table)
+
+
+@main.command("replay")
+@CONFIG_OPTION
+@click.argument("capture", type=click.Path(path_type=Path))
+@click.option("--tail", default="15m", show_default=True, help="Virtual time to keep running after the last record.")
+@click.option("--states", is_flag=True, help="Also print state_changed events.")
+def replay_command(config_path: Path, capture: Path, tail: str, states: bool) -> None:
+    """Replay CAPTURE on the virtual clock and print the events, one JSON line each."""
+    from . import config_validation as cv
+    from .config import ConfigError
+    from .replay import replay
+
+    logging.basicConfig(level=logging.ERROR)
+    try:
+        tail_delta: timedelta = cv.duration(tail)
+    except Exception as err:
+        _fail(f"--tail: {err}")
+    try:
+        asyncio.run(replay(config_path, capture, sys.stdout, tail=tail_delta, include_states=states))
+    except ConfigError as err:
+        for issue in err.issues:
+            click.echo(str(issue), err=True)
+        sys.exit(1)
+    except EstatehubError as err:
+        _fail(str(err))
+
+
+@main.command("run")
+@CONFIG_OPTION
+@click.option("--capture", type=click.Path(path_type=Path), help="Capture inbound traffic to this JSON Lines file.")
+@click.option("-v", "--verbose", is_flag=True, help="Debug logging.")
+def run_command(config_path: Path, capture: Path | None, verbose: bool) -> None:
+    """Run the hub for an estate until interrupted (SIGINT/SIGTERM)."""
+    _setup_logging(verbose)
+    try:
+        asyncio.run(_run(config_path, capture, verbose))
+    except EstatehubError as err:
+        from .config import ConfigError
+
+        if isinstance(err, ConfigError):
+            for issue in err.issues:
+                click.echo(str(issue), err=True)
+            sys.exit(1)
+        _fail(str(err))
+
+
+async def _run(config_path: Path, capture_path: Path | None, verbose: bool) -> None:
+    from .bootstrap import load_config, plugins_for_config
+    from .console import LiveLog
+    from .hub import Hub
+    from .transports.capture import CaptureWriter
+
+    plugins = plugins_for_config(config_path)
+    config = load_config(config_path, plugins)
+    path = capture_path or config.capture_path
+    hub = Hub(config, plugins, capture=CaptureWriter(path) if path else None)
+    hub.bus.listen("*", LiveLog(hub.clock.to_local, verbose=verbose))
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await hub.start()
+    Console(highlight=False).print(f"[bold]API[/] {hub.api_url}  (stop with Ctrl-C)")
+    try:
+        await stop.wait()
+    finally:
+        await hub.stop()
+
+
+@main.command("demo")
+@click.option("--for", "duration", type=float, help="Stop by itself after SECONDS (for scripts).")
+@click.option("--write", "write_dir", type=click.Path(path_type=Path), help="Write the demo estate to DIR and exit.")
+@click.option("--port", type=int, default=None, help="API port (default: the demo config's, 8740; 0 = any free port).")
+@click.option("-v", "--verbose", is_flag=True, help="Show every plate read and barrier command too.")
+def demo_command(duration: float | None, write_dir: Path | None, port: int | None, verbose: bool) -> None:
+    """Run the demo estate: no broker, no hardware, real-format traffic, API on localhost."""
+    from .demo import run_demo, write_demo
+
+    if write_dir is not None:
+        written = write_demo(write_dir)
+        for path in written:
+            click.echo(f"wrote {path}")
+        click.echo(f"try: estatehub check-config -c {write_dir / 'estate.yaml'}")
+        click.echo(f"     estatehub replay -c {write_dir / 'estate.yaml'} {write_dir / 'captures' / 'demo.jsonl'}")
+        return
+    _setup_logging(False)
+    try:
+        asyncio.run(run_demo(duration=duration, port=port, verbose=verbose))
+    except KeyboardInterrupt:
+        pass
+    except EstatehubError as err:
+        _fail(str(err))

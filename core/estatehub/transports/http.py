@@ -1,0 +1,109 @@
+"""Webhooks on the hub's aiohttp application.
+
+Vendor adapters register a path (``/api/webhook/hikvision/gate-north``) and a synchronous
+handler. The transport reads the body in full (with a size limit), hands every request to
+the capture taps, then to the handler. A handler raising :class:`PayloadRejected` becomes
+a counted ``transport.rejected`` event and a ``400`` answer naming the reason.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from aiohttp import web
+
+from ..exceptions import PayloadRejected, TransportError
+from .base import HttpReply, InboundHttp, Unsubscribe, WebhookHandler
+
+if TYPE_CHECKING:
+    from datetime import datetime
+
+_LOGGER = logging.getLogger(__name__)
+
+WEBHOOK_PREFIX = "/api/webhook/"
+MAX_BODY_BYTES = 8 * 1024 * 1024
+
+
+class HttpTransport:
+    """Routes webhook requests to the handlers adapters registered."""
+
+    def __init__(
+        self,
+        *,
+        now: Callable[[], datetime],
+        on_rejected: Callable[[InboundHttp, str], None],
+    ) -> None:
+        self._now = now
+        self._on_rejected = on_rejected
+        self._handlers: dict[str, WebhookHandler] = {}
+        self.taps: list[Callable[[InboundHttp], None]] = []
+        self.received = 0
+
+    def register_webhook(self, path: str, handler: WebhookHandler) -> Unsubscribe:
+        """Serve ``path`` (must start with ``/api/webhook/``) with ``handler``."""
+        if not path.startswith(WEBHOOK_PREFIX) or len(path) <= len(WEBHOOK_PREFIX):
+            raise TransportError(f"webhook path {path!r} must start with {WEBHOOK_PREFIX}")
+        if path in self._handlers:
+            raise TransportError(f"webhook path {path} is already registered")
+        self._handlers[path] = handler
+
+        def unregister() -> None:
+            if self._handlers.get(path) is handler:
+                del self._handlers[path]
+
+        return unregister
+
+    def paths(self) -> list[str]:
+        """Every registered webhook path."""
+        return sorted(self._handlers)
+
+    def dispatch(self, request: InboundHttp) -> HttpReply:
+        """Hand one request to taps and its handler; used live and by replay."""
+        self.received += 1
+        for tap in self.taps:
+            tap(request)
+        handler = self._handlers.get(request.path)
+        if handler is None:
+            reason = f"no webhook registered at {request.path}"
+            self._on_rejected(request, reason)
+            return HttpReply(404, reason)
+        try:
+            reply = handler(request)
+        except PayloadRejected as err:
+            self._on_rejected(request, err.reason)
+            return HttpReply(400, err.reason)
+        except Exception as err:
+            _LOGGER.exception("webhook handler for %s failed", request.path)
+            reason = f"handler error: {type(err).__name__}: {err}"
+            self._on_rejected(request, reason)
+            return HttpReply(500, "internal error")
+        return reply or HttpReply()
+
+    async def handle(self, request: web.Request) -> web.Response:
+        """The aiohttp route for every webhook path."""
+        if request.content_length is not None and request.content_length > MAX_BODY_BYTES:
+            return web.Response(status=413, text=f"body over {MAX_BODY_BYTES} bytes")
+        try:
+            body = await request.content.read(MAX_BODY_BYTES + 1)
+        except Exception as err:
+            return web.Response(status=400, text=f"could not read body: {err}")
+        if len(body) > MAX_BODY_BYTES:
+            return web.Response(status=413, text=f"body over {MAX_BODY_BYTES} bytes")
+        inbound = InboundHttp(
+            method=request.method,
+            path=request.path,
+            content_type=request.headers.get("Content-Type", ""),
+            body=body,
+            received_at=self._now(),
+            headers=dict(request.headers),
+            query=dict(request.query),
+            remote=request.remote or "",
+        )
+        reply = self.dispatch(inbound)
+        return web.Response(status=reply.status, text=reply.body, content_type=reply.content_type)
+
+    def add_routes(self, app: web.Application) -> None:
+        """Mount the webhook route on the hub's application."""
+        app.router.add_route("*", WEBHOOK_PREFIX + "{tail:.+}", self.handle)
