@@ -116,7 +116,9 @@ async def time_events(hub: Any, n: int, listener_count: int, coroutines: bool) -
         unsubscribe()
     expected_total = listener_count * n * (n - 1) // 2
     if tally.count != listener_count * n or tally.total != expected_total:
-        raise RuntimeError(f"listeners saw {tally.count} events (sum {tally.total}), expected {listener_count * n}")
+        raise RuntimeError(
+            f"listeners saw {tally.count} events (sum {tally.total}), expected {listener_count * n}"
+        )
     return n / elapsed
 
 

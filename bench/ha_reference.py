@@ -51,6 +51,7 @@ METRIC_KEYS = (
     "rss_mib_after_100k_states",
     "startup_s",
     "import_s",
+    "python_calls_per_s",
 )
 SECONDS_KEYS = frozenset({"startup_s", "import_s"})
 
@@ -238,11 +239,29 @@ async def run_memory_child() -> dict[str, Any]:
     return result
 
 
+def python_calls_per_s(calls: int = 1_000_000) -> float:
+    """Calibration, not a result: plain calls of a no-op function with a fresh 2-key dict.
+
+    The machine is shared and its speed drifts by up to 2x; this figure, taken in the same
+    process right before the workloads, shows how fast the interpreter itself ran (and
+    differs between HA's Python 3.13 and estatehub's 3.11).
+    """
+
+    def no_op(payload: dict[str, Any]) -> None:
+        pass
+
+    started = time.perf_counter()
+    for i in range(calls):
+        no_op({"plate": PLATE, "n": i})
+    return calls / (time.perf_counter() - started)
+
+
 async def run_throughput_child(n: int) -> dict[str, Any]:
     """The four timed workloads, in the order bench/bus_states.py runs them."""
     core = await start_bare_core()
     hass = core.hass
     result: dict[str, Any] = {
+        "python_calls_per_s": python_calls_per_s(),
         "events_per_s_1_callback": await time_events(hass, n, 1, coroutines=False),
         "events_per_s_10_callbacks": await time_events(hass, n, 10, coroutines=False),
         "events_per_s_10_coroutines": await time_events(hass, n, 10, coroutines=True),

@@ -87,13 +87,11 @@ def test_durations_are_read_in_every_written_form(written, expected):
     [
         (
             "soon",
-            "expected a duration such as 30s, 5m, 1h30m, 2d, 90 (seconds) or 00:05:00, "
-            "got 'soon'",
+            "expected a duration such as 30s, 5m, 1h30m, 2d, 90 (seconds) or 00:05:00, got 'soon'",
         ),
         (
             "30m1h",
-            "expected a duration such as 30s, 5m, 1h30m, 2d, 90 (seconds) or 00:05:00, "
-            "got '30m1h'",
+            "expected a duration such as 30s, 5m, 1h30m, 2d, 90 (seconds) or 00:05:00, got '30m1h'",
         ),
         ("-5m", "a duration cannot be negative, got '-5m'"),
         (-5, "a duration cannot be negative, got -5"),
@@ -322,8 +320,7 @@ def test_list_of_reports_every_bad_item_not_just_the_first():
         ),
         (
             (2, "open_for"),
-            "expected a duration such as 30s, 5m, 1h30m, 2d, 90 (seconds) or 00:05:00, "
-            "got 'soon'",
+            "expected a duration such as 30s, 5m, 1h30m, 2d, 90 (seconds) or 00:05:00, got 'soon'",
         ),
     ]
 

@@ -7,7 +7,6 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
-
 from estatehub.bus import EventBus
 from estatehub.clock import RealClock, VirtualClock
 from estatehub.states import StateMachine
@@ -39,7 +38,11 @@ def test_match_all_listener_sees_every_event_after_the_typed_ones():
     bus.fire("a")
     clock.advance(5)
     bus.fire("b")
-    assert seen == [("typed a", START.timestamp()), ("a", START.timestamp()), ("b", START.timestamp() + 5)]
+    assert seen == [
+        ("typed a", START.timestamp()),
+        ("a", START.timestamp()),
+        ("b", START.timestamp() + 5),
+    ]
 
 
 def test_a_failing_listener_is_counted_and_the_others_still_run(caplog):
@@ -93,12 +96,17 @@ def test_state_write_fires_once_per_real_change():
     bus, clock = make_bus()
     states = StateMachine(bus)
     changes = []
-    bus.listen("state_changed", lambda e: changes.append((e.data["entity_id"], e.data["new_state"].state)))
+    bus.listen(
+        "state_changed", lambda e: changes.append((e.data["entity_id"], e.data["new_state"].state))
+    )
     states.set("binary_sensor.b3_1202_smoke", "off", {"flat": "b3-1-1202"})
     states.set("binary_sensor.b3_1202_smoke", "off", {"flat": "b3-1-1202"})  # no change: no event
     clock.advance(10)
     states.set("binary_sensor.b3_1202_smoke", "on", {"flat": "b3-1-1202"})
-    assert changes == [("binary_sensor.b3_1202_smoke", "off"), ("binary_sensor.b3_1202_smoke", "on")]
+    assert changes == [
+        ("binary_sensor.b3_1202_smoke", "off"),
+        ("binary_sensor.b3_1202_smoke", "on"),
+    ]
     state = states.get("binary_sensor.b3_1202_smoke")
     assert state.last_changed == START.timestamp() + 10
     assert state.domain == "binary_sensor"

@@ -6,11 +6,16 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
-
 from estatehub.bus import EventBus
 from estatehub.clock import VirtualClock
 from estatehub.exceptions import IncidentError
-from estatehub.incidents import EscalationPolicy, EscalationStep, IncidentManager, IncidentState, Severity
+from estatehub.incidents import (
+    EscalationPolicy,
+    EscalationStep,
+    IncidentManager,
+    IncidentState,
+    Severity,
+)
 from estatehub.store import Store, StoreError
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -44,11 +49,22 @@ def test_smoke_incident_escalates_through_every_step_and_repeats_until_acknowled
     assert incident.id == "INC-20260302-0001"
     assert events[0] == (
         "incident.raised",
-        {"id": incident.id, "kind": "smoke", "severity": "safety", "location": "b3-1-1202",
-         "summary": "smoke alarm", "notify": ["household:h-wang"], "instruction": ""},
+        {
+            "id": incident.id,
+            "kind": "smoke",
+            "severity": "safety",
+            "location": "b3-1-1202",
+            "summary": "smoke alarm",
+            "notify": ["household:h-wang"],
+            "instruction": "",
+        },
     )
     clock.advance(timedelta(minutes=11))  # steps at 2 and 5 min, repeats at 8 and 11 min
-    escalations = [(d["level"], d["repeat"], d["notify"], d["instruction"]) for t, d in events if t == "incident.escalated"]
+    escalations = [
+        (d["level"], d["repeat"], d["notify"], d["instruction"])
+        for t, d in events
+        if t == "incident.escalated"
+    ]
     assert escalations == [
         (1, 0, ["property_desk"], "phone the household"),
         (2, 0, ["guard"], "call 119"),
@@ -70,15 +86,21 @@ def test_smoke_incident_escalates_through_every_step_and_repeats_until_acknowled
 def test_safety_incident_without_repeat_gets_one():
     incidents, clock, _, events = make()
     policy = EscalationPolicy((EscalationStep(timedelta(0), ("guard",)),))
-    incidents.raise_incident("gas", Severity.SAFETY, "b3-1-1203", "gas", source="home", policy=policy)
+    incidents.raise_incident(
+        "gas", Severity.SAFETY, "b3-1-1203", "gas", source="home", policy=policy
+    )
     clock.advance(timedelta(minutes=10))
     assert [d["repeat"] for t, d in events if t == "incident.escalated"] == [1, 2]
 
 
 def test_same_condition_reported_again_is_counted_on_the_open_incident():
     incidents, _, _, events = make()
-    first = incidents.raise_incident("smoke", Severity.SAFETY, "f", "s", source="home", dedupe_key="smoke:d1")
-    again = incidents.raise_incident("smoke", Severity.SAFETY, "f", "s", source="home", dedupe_key="smoke:d1")
+    first = incidents.raise_incident(
+        "smoke", Severity.SAFETY, "f", "s", source="home", dedupe_key="smoke:d1"
+    )
+    again = incidents.raise_incident(
+        "smoke", Severity.SAFETY, "f", "s", source="home", dedupe_key="smoke:d1"
+    )
     assert again.id == first.id and again.occurrences == 2
     assert [t for t, _ in events] == ["incident.raised", "incident.repeated"]
 
@@ -96,22 +118,28 @@ def test_acknowledging_twice_or_an_unknown_id_is_a_clear_error():
 def test_open_incident_and_its_escalation_survive_a_restart(tmp_path):
     path = tmp_path / "estatehub.db"
     incidents, clock, store, _ = make(Store(path))
-    incident = incidents.raise_incident("smoke", Severity.SAFETY, "b3-1-1202", "smoke", source="home", policy=SMOKE_POLICY)
+    incident = incidents.raise_incident(
+        "smoke", Severity.SAFETY, "b3-1-1202", "smoke", source="home", policy=SMOKE_POLICY
+    )
     clock.advance(timedelta(minutes=3))  # the property desk step has run
     store.close()
 
     # The hub was down for ten minutes: the guard step (due at 5 min) runs at start-up.
-    later, clock2, store2, events = make(Store(path), start=START + timedelta(minutes=13))
+    later, clock2, _, events = make(Store(path), start=START + timedelta(minutes=13))
     assert later.restore() == 1
     restored = later.get(incident.id)
     assert restored.state is IncidentState.RAISED and restored.level == 1
     clock2.advance(0)
-    assert [(d["level"], d["notify"]) for t, d in events if t == "incident.escalated"] == [(2, ["guard"])]
+    assert [(d["level"], d["notify"]) for t, d in events if t == "incident.escalated"] == [
+        (2, ["guard"])
+    ]
     resolved = later.resolve(incident.id, by="guard-room", note="false alarm")
     assert resolved.acknowledged_by == "guard-room"
     assert not later.open_incidents()
     # A new incident the same day continues the numbering.
-    assert later.raise_incident("x", Severity.INFO, "hub", "x", source="t").id == "INC-20260302-0002"
+    assert (
+        later.raise_incident("x", Severity.INFO, "hub", "x", source="t").id == "INC-20260302-0002"
+    )
 
 
 def test_store_records_and_sequences_survive_reopening(tmp_path):

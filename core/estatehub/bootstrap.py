@@ -30,9 +30,8 @@ def _preliminary_plugin_lists(path: Path) -> tuple[Any, Any]:
 
     try:
         with path.open(encoding="utf-8") as handle:
-            for document in yaml.compose_all(handle):
-                break
-    except Exception:
+            document = next(yaml.compose_all(handle), None)
+    except Exception:  # the full load reports YAML errors with file and line
         return None, ()
     return _plugin_lists_from_node(document)
 
@@ -70,7 +69,9 @@ def load_config(path: Path, plugins: PluginManager) -> EstateConfig:
     """
     regs = plugins.registrations()
     module_schemas = {
-        name: spec.config_schema if spec.config_schema is not None else vol.Schema(dict, extra=vol.ALLOW_EXTRA)
+        name: spec.config_schema
+        if spec.config_schema is not None
+        else vol.Schema(dict, extra=vol.ALLOW_EXTRA)
         for name, spec in regs.subsystems.items()
     }
     section_schemas = {name: spec.schema for name, spec in regs.sections.items()}
@@ -90,7 +91,9 @@ def load_config(path: Path, plugins: PluginManager) -> EstateConfig:
                 file, line = _where(raw_entry, "adapter", config)
                 issues.append(
                     ConfigIssue(
-                        file, line, (*where, "adapter"),
+                        file,
+                        line,
+                        (*where, "adapter"),
                         f"no {name} adapter {slot.adapter!r} is installed "
                         f"(installed: {', '.join(known) or 'none'})",
                     )
@@ -118,9 +121,9 @@ def _schema(schema: Any) -> vol.Schema:
 
 def _walk(node: Any, path: tuple[Any, ...]) -> Any:
     for key in path:
-        if isinstance(node, Mapping) and key in node:
-            node = node[key]
-        elif isinstance(node, list) and isinstance(key, int) and key < len(node):
+        if (isinstance(node, Mapping) and key in node) or (
+            isinstance(node, list) and isinstance(key, int) and key < len(node)
+        ):
             node = node[key]
         else:
             return None

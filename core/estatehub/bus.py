@@ -105,9 +105,7 @@ class EventBus:
             return sum(map(len, self._listeners.values())) + len(self._match_all)
         return len(self._listeners.get(event_type, ())) + len(self._match_all)
 
-    def _as_task(
-        self, coroutine_function: Callable[[Event], Coroutine[Any, Any, Any]]
-    ) -> Listener:
+    def _as_task(self, coroutine_function: Callable[[Event], Coroutine[Any, Any, Any]]) -> Listener:
         # Coroutine listeners start eagerly: they run inside ``fire`` up to their first
         # real suspension, and only then become a task. Most listeners never suspend, and
         # a task per event per listener would cost more than the listener itself.

@@ -17,7 +17,11 @@ from . import __version__
 from .exceptions import EstatehubError
 
 CONFIG_OPTION = click.option(
-    "-c", "--config", "config_path", required=True, type=click.Path(path_type=Path),
+    "-c",
+    "--config",
+    "config_path",
+    required=True,
+    type=click.Path(path_type=Path),
     help="The estate's YAML config file.",
 )
 
@@ -26,7 +30,7 @@ def _setup_logging(verbose: bool) -> None:
     from rich.logging import RichHandler
 
     logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.WARNING,
+        level=logging.DEBUG if verbose else logging.ERROR,
         format="%(name)s: %(message)s",
         handlers=[RichHandler(console=Console(stderr=True), show_path=False, show_time=False)],
     )
@@ -56,7 +60,10 @@ def check_config(config_path: Path) -> None:
     except ConfigError as err:
         for issue in err.issues:
             click.echo(str(issue), err=True)
-        click.echo(f"{len(err.issues)} error{'s' if len(err.issues) != 1 else ''} in {config_path}", err=True)
+        click.echo(
+            f"{len(err.issues)} error{'s' if len(err.issues) != 1 else ''} in {config_path}",
+            err=True,
+        )
         sys.exit(1)
     except EstatehubError as err:
         _fail(str(err))
@@ -65,7 +72,13 @@ def check_config(config_path: Path) -> None:
 
 
 @main.command("plugins")
-@click.option("-c", "--config", "config_path", type=click.Path(path_type=Path), help="Honour this config's allow/block lists.")
+@click.option(
+    "-c",
+    "--config",
+    "config_path",
+    type=click.Path(path_type=Path),
+    help="Honour this config's allow/block lists.",
+)
 def plugins_command(config_path: Path | None) -> None:
     """List installed plugins: name, version, hooks and status."""
     from .bootstrap import load_plugins, plugins_for_config
@@ -79,8 +92,16 @@ def plugins_command(config_path: Path | None) -> None:
     for column in ("name", "version", "status", "provides", "hooks"):
         table.add_column(column)
     for info in plugins.plugins():
-        provides = [f"subsystem {n}" for n, p in ((k[1], v) for k, v in regs.owner.items() if k[0] == "subsystem") if p == info.name]
-        provides += [f"{k[0].split(':', 1)[1]} adapter {k[1]}" for k, v in regs.owner.items() if k[0].startswith("adapter:") and v == info.name]
+        provides = [
+            f"subsystem {n}"
+            for n, p in ((k[1], v) for k, v in regs.owner.items() if k[0] == "subsystem")
+            if p == info.name
+        ]
+        provides += [
+            f"{k[0].split(':', 1)[1]} adapter {k[1]}"
+            for k, v in regs.owner.items()
+            if k[0].startswith("adapter:") and v == info.name
+        ]
         status = info.status + (f": {info.error}" if info.error else "")
         table.add_row(info.name, info.version, status, "\n".join(provides), "\n".join(info.hooks))
     Console().print(table)
@@ -89,7 +110,12 @@ def plugins_command(config_path: Path | None) -> None:
 @main.command("replay")
 @CONFIG_OPTION
 @click.argument("capture", type=click.Path(path_type=Path))
-@click.option("--tail", default="15m", show_default=True, help="Virtual time to keep running after the last record.")
+@click.option(
+    "--tail",
+    default="15m",
+    show_default=True,
+    help="Virtual time to keep running after the last record.",
+)
 @click.option("--states", is_flag=True, help="Also print state_changed events.")
 def replay_command(config_path: Path, capture: Path, tail: str, states: bool) -> None:
     """Replay CAPTURE on the virtual clock and print the events, one JSON line each."""
@@ -103,7 +129,9 @@ def replay_command(config_path: Path, capture: Path, tail: str, states: bool) ->
     except Exception as err:
         _fail(f"--tail: {err}")
     try:
-        asyncio.run(replay(config_path, capture, sys.stdout, tail=tail_delta, include_states=states))
+        asyncio.run(
+            replay(config_path, capture, sys.stdout, tail=tail_delta, include_states=states)
+        )
     except ConfigError as err:
         for issue in err.issues:
             click.echo(str(issue), err=True)
@@ -114,7 +142,11 @@ def replay_command(config_path: Path, capture: Path, tail: str, states: bool) ->
 
 @main.command("run")
 @CONFIG_OPTION
-@click.option("--capture", type=click.Path(path_type=Path), help="Capture inbound traffic to this JSON Lines file.")
+@click.option(
+    "--capture",
+    type=click.Path(path_type=Path),
+    help="Capture inbound traffic to this JSON Lines file.",
+)
 @click.option("-v", "--verbose", is_flag=True, help="Debug logging.")
 def run_command(config_path: Path, capture: Path | None, verbose: bool) -> None:
     """Run the hub for an estate until interrupted (SIGINT/SIGTERM)."""
@@ -156,10 +188,24 @@ async def _run(config_path: Path, capture_path: Path | None, verbose: bool) -> N
 
 @main.command("demo")
 @click.option("--for", "duration", type=float, help="Stop by itself after SECONDS (for scripts).")
-@click.option("--write", "write_dir", type=click.Path(path_type=Path), help="Write the demo estate to DIR and exit.")
-@click.option("--port", type=int, default=None, help="API port (default: the demo config's, 8740; 0 = any free port).")
-@click.option("-v", "--verbose", is_flag=True, help="Show every plate read and barrier command too.")
-def demo_command(duration: float | None, write_dir: Path | None, port: int | None, verbose: bool) -> None:
+@click.option(
+    "--write",
+    "write_dir",
+    type=click.Path(path_type=Path),
+    help="Write the demo estate to DIR and exit.",
+)
+@click.option(
+    "--port",
+    type=int,
+    default=None,
+    help="API port (default: the demo config's, 8740; 0 = any free port).",
+)
+@click.option(
+    "-v", "--verbose", is_flag=True, help="Show every plate read and barrier command too."
+)
+def demo_command(
+    duration: float | None, write_dir: Path | None, port: int | None, verbose: bool
+) -> None:
     """Run the demo estate: no broker, no hardware, real-format traffic, API on localhost."""
     from .demo import run_demo, write_demo
 
@@ -168,7 +214,9 @@ def demo_command(duration: float | None, write_dir: Path | None, port: int | Non
         for path in written:
             click.echo(f"wrote {path}")
         click.echo(f"try: estatehub check-config -c {write_dir / 'estate.yaml'}")
-        click.echo(f"     estatehub replay -c {write_dir / 'estate.yaml'} {write_dir / 'captures' / 'demo.jsonl'}")
+        click.echo(
+            f"     estatehub replay -c {write_dir / 'estate.yaml'} {write_dir / 'captures' / 'demo.jsonl'}"
+        )
         return
     _setup_logging(False)
     try:

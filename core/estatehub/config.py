@@ -389,10 +389,9 @@ def _syntax_issue(error: yaml.MarkedYAMLError, text: str, display: str) -> Confi
         except yaml.MarkedYAMLError as clearer:
             error = clearer
     mark = error.problem_mark or error.context_mark
-    line = mark.line + 1 if mark is not None else None
-    if line is not None:
-        # "found '<stream end>'" is marked just past the final newline; name the last line.
-        line = min(line, max(1, len(text.splitlines())))
+    # "found '<stream end>'" is marked just past the final newline; name the last line.
+    last_line = max(1, len(text.splitlines()))
+    line = min(mark.line + 1, last_line) if mark is not None else None
     problem = error.problem or error.context or "unreadable YAML"
     message = (
         problem
@@ -400,9 +399,11 @@ def _syntax_issue(error: yaml.MarkedYAMLError, text: str, display: str) -> Confi
         else f"invalid YAML: {problem}"
     )
     if error.context and error.problem:
-        context_mark = error.context_mark
-        if context_mark is not None and context_mark.line + 1 != line:
-            message += f" ({error.context} on line {context_mark.line + 1})"
+        context_line = last_line
+        if error.context_mark is not None:
+            context_line = min(error.context_mark.line + 1, last_line)
+        if context_line != line:
+            message += f" ({error.context} on line {context_line})"
         else:
             message += f" ({error.context})"
     return ConfigIssue(display, line, (), message)
@@ -594,6 +595,10 @@ def _locate(data: Any, error_path: Iterable[Any]) -> _Location:
         in_mapping = isinstance(node, dict) and _is_hashable(key) and key in node
         in_list = isinstance(node, list) and isinstance(key, int) and 0 <= key < len(node)
         if not (in_mapping or in_list):
+            if key == 0 and not isinstance(node, list) and not isinstance(key, bool):
+                # cv.ensure_list wrapped a single value written without a list: the error
+                # is about that value itself.
+                continue
             found = False
             continue
         child = node[key]
@@ -659,7 +664,7 @@ def _flatten_errors(error: vol.Invalid) -> Iterator[vol.Invalid]:
         yield error
 
 
-def _secrets_in(data: Any) -> dict[str, str]:
+def _secret_values_in(data: Any) -> dict[str, str]:
     """Every ``!secret`` value in ``data`` → its secret's name."""
     found: dict[str, str] = {}
     seen: set[int] = set()
@@ -683,7 +688,7 @@ def _without_secrets(issues: Iterable[ConfigIssue], data: Any) -> list[ConfigIss
     """Replace any secret value that slipped into a message (say, from a plugin's
     validator echoing its input) by the secret's name."""
     issues = list(issues)
-    secrets = _secrets_in(data) if issues else {}
+    secrets = _secret_values_in(data) if issues else {}
     if not secrets:
         return issues
     cleaned = []
@@ -695,13 +700,11 @@ def _without_secrets(issues: Iterable[ConfigIssue], data: Any) -> list[ConfigIss
     return cleaned
 
 
-def _issue_at(
-    data: Any, path: tuple[str | int, ...], message: str, prefix: tuple[str | int, ...] = ()
-) -> ConfigIssue:
-    """An issue about the value at ``path`` inside ``data``, which sits at ``prefix``."""
+def _issue_at(data: Any, path: tuple[Any, ...], message: str) -> ConfigIssue:
+    """An issue about the value at ``path`` inside ``data`` (usually the whole file)."""
     location = _locate(data, path)
     file, line = location.where if location.where is not None else ("", None)
-    return ConfigIssue(file, line, (*prefix, *location.path), message)
+    return ConfigIssue(file, line, location.path, message)
 
 
 def validate(
@@ -715,28 +718,41 @@ def validate(
     A schema that crashes (a bug in a plugin) is reported as an issue too, so one broken
     plugin cannot hide the rest of the file's problems.
     """
+    return _validate_within(data, schema, data, (), path)
+
+
+def _validate_within(
+    value: Any,
+    schema: vol.Schema | Callable[[Any], Any],
+    root: Any,
+    value_path: tuple[Any, ...],
+    shown_prefix: tuple[str | int, ...],
+) -> tuple[Any, list[ConfigIssue]]:
+    """Validate ``value``, found at ``value_path`` inside ``root``; positions are looked up
+    from ``root`` so a section's own key line is known, and ``shown_prefix`` goes in front
+    of the path in messages."""
     try:
-        return schema(data), []
+        return schema(value), []
     except vol.Invalid as invalid:
         errors = list(_flatten_errors(invalid))
     except Exception as crash:  # a plugin's schema must not take the loader down
-        where = position(data)
-        file, line = where if where is not None else ("", None)
+        location = _locate(root, value_path)
+        file, line = location.where if location.where is not None else ("", None)
         issue = ConfigIssue(
             file,
             line,
-            path,
+            (*shown_prefix, *location.path),
             f"the schema for this section crashed ({type(crash).__name__}: {crash}); "
             "this is a bug in the plugin that validates it, not in your file",
         )
-        return None, _without_secrets([issue], data)
+        return None, _without_secrets([issue], root)
     issues = []
     for error in errors:
-        location = _locate(data, error.path)
+        location = _locate(root, (*value_path, *error.path))
         file, line = location.where if location.where is not None else ("", None)
         message = _readable_message(error, location)
-        issues.append(ConfigIssue(file, line, (*path, *location.path), message))
-    return None, _sorted_unique(_without_secrets(issues, data))
+        issues.append(ConfigIssue(file, line, (*shown_prefix, *location.path), message))
+    return None, _sorted_unique(_without_secrets(issues, root))
 
 
 # --------------------------------------------------------------------------- settings
@@ -1204,10 +1220,8 @@ def load_estate_config(
                 issues.append(_issue_at(raw, (name,), "required section not provided"))
                 return None
             return absent
-        value = raw[name]
-        if value is None:
-            value = _empty_mapping_at(position(raw, name))
-        validated, found = validate(value, schema, (name,))
+        value = {} if raw[name] is None else raw[name]
+        validated, found = _validate_within(value, schema, raw, (name,), ())
         issues.extend(found)
         return validated
 
@@ -1228,7 +1242,7 @@ def load_estate_config(
     sections: dict[str, Any] = {}
     for name, schema in section_schemas.items():
         if name in raw:
-            validated, found = validate(raw[name], schema, (name,))
+            validated, found = _validate_within(raw[name], schema, raw, (name,), ())
             issues.extend(found)
             sections[name] = validated
     if issues:
@@ -1294,7 +1308,7 @@ def _validate_modules(
     """Run each listed module's schema, then the always-on modules' schemas on ``{}``."""
     listed = raw.get("modules")
     if listed is None:
-        listed = _empty_mapping_at(position(raw, "modules"))
+        listed = {}
     if not isinstance(listed, dict):
         issues.append(
             _issue_at(
@@ -1304,7 +1318,7 @@ def _validate_modules(
                 f"got {cv.describe_value(listed)}",
             )
         )
-        listed = _empty_mapping_at(None)
+        listed = {}
     known = set(module_schemas) | set(always_on)
     modules: dict[str, Mapping[str, Any]] = {}
     for name, body in listed.items():
@@ -1319,31 +1333,29 @@ def _validate_modules(
                 _issue_at(raw, ("modules", name), f"unknown module '{name}'{hint}; {installed}")
             )
             continue
-        if body is None:
-            body = _empty_mapping_at(position(listed, name))
+        # `parking:` with no body means "enabled with its defaults".
         modules[str(name)] = _module_config(
-            str(name), body, module_schemas, ("modules", str(name)), issues
+            str(name), {} if body is None else body, raw, issues, module_schemas
         )
     for name in always_on:
         if name not in modules and name not in listed:
-            body = _empty_mapping_at(position(raw, "modules") or position(raw))
-            modules[name] = _module_config(name, body, module_schemas, ("modules", name), issues)
+            modules[name] = _module_config(name, {}, raw, issues, module_schemas)
     return modules
 
 
 def _module_config(
     name: str,
     body: Any,
-    module_schemas: Mapping[str, vol.Schema],
-    path: tuple[str | int, ...],
+    raw: dict[str, Any],
     issues: list[ConfigIssue],
+    module_schemas: Mapping[str, vol.Schema],
 ) -> Mapping[str, Any]:
     schema = module_schemas.get(name)
     if schema is None:
         # An always-on module without a schema has nothing to configure.
         if body:
-            issues.append(_issue_at(body, (), f"module '{name}' takes no settings", path))
+            issues.append(_issue_at(raw, ("modules", name), f"module '{name}' takes no settings"))
         return MappingProxyType({})
-    validated, found = validate(body, schema, path)
+    validated, found = _validate_within(body, schema, raw, ("modules", name), ())
     issues.extend(found)
     return validated if validated is not None else MappingProxyType({})

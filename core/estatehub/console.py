@@ -13,13 +13,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from .bus import Event
-
-
-def mask_plate(plate: str) -> str:
-    """``沪A12345`` → ``沪A·***45``: enough for a guard to match, not enough to track."""
-    if len(plate) < 5:
-        return "***"
-    return f"{plate[:2]}·***{plate[-2:]}"
+from .privacy import mask_plate
 
 
 def _money(fen: int) -> str:
@@ -37,24 +31,36 @@ def _fmt_decision(d: Mapping[str, Any]) -> str:
 
 FORMATTERS: dict[str, Callable[[Mapping[str, Any]], str]] = {
     "parking.decision": _fmt_decision,
-    "parking.duplicate": lambda d: f"[dim]parking  gate {escape(d['gate'])}: duplicate read counted once ({escape(d['reason'])})[/]",
+    "parking.duplicate": lambda d: (
+        f"[dim]parking  gate {escape(d['gate'])}: duplicate read counted once ({escape(d['reason'])})[/]"
+    ),
     "parking.fee_due": lambda d: (
         f"[bold]parking[/]  {escape(mask_plate(d['plate']))} stayed {d['minutes']} min: "
         f"[yellow]{_money(d['fee_fen'])} due[/] before the barrier opens"
     ),
-    "parking.payment": lambda d: f"[bold]parking[/]  {escape(mask_plate(d['plate']))} paid {_money(d['amount_fen'])} ({escape(d['method'])}) by {escape(str(d.get('by')))}",
+    "parking.payment": lambda d: (
+        f"[bold]parking[/]  {escape(mask_plate(d['plate']))} paid {_money(d['amount_fen'])} ({escape(d['method'])}) by {escape(str(d.get('by')))}"
+    ),
     "parking.session_closed": lambda d: (
         f"[bold]parking[/]  {escape(mask_plate(d['plate']))} left after {d['minutes']} min, fee {_money(d['fee_fen'])}"
     ),
-    "parking.barrier": lambda d: f"[dim]parking  barrier {escape(d['gate'])}: {d['action']} (command {escape(d['command_id'])})[/]",
+    "parking.barrier": lambda d: (
+        f"[dim]parking  barrier {escape(d['gate'])}: {d['action']} (command {escape(d['command_id'])})[/]"
+    ),
     "parking.plate_read": lambda d: (
         f"[dim]parking  gate {escape(d['gate'])} read {escape(d['raw'])!s}"
         + (f" — {escape('; '.join(d['issues']))}" if d.get("issues") else "")
         + "[/]"
     ),
-    "home.alarm": lambda d: f"[bold red]home[/]     {escape(d['kind'])} detected by {escape(d['detector'])} in flat {escape(str(d.get('flat')))}",
-    "home.alarm_cleared": lambda d: f"[bold]home[/]     {escape(d['detector'])} no longer reports {escape(d['kind'])}",
-    "home.retained_alarm_state": lambda d: f"[yellow]home[/]     {escape(d['detector'])}: retained state says {escape(d['kind'])}; not a new alarm",
+    "home.alarm": lambda d: (
+        f"[bold red]home[/]     {escape(d['kind'])} detected by {escape(d['detector'])} in flat {escape(str(d.get('flat')))}"
+    ),
+    "home.alarm_cleared": lambda d: (
+        f"[bold]home[/]     {escape(d['detector'])} no longer reports {escape(d['kind'])}"
+    ),
+    "home.retained_alarm_state": lambda d: (
+        f"[yellow]home[/]     {escape(d['detector'])}: retained state says {escape(d['kind'])}; not a new alarm"
+    ),
     "incident.raised": lambda d: (
         f"[bold red]incident[/] {escape(d['id'])} RAISED {escape(d['kind'])} ({d['severity']}) at {escape(d['location'])}"
         + (f" → notify {escape(', '.join(d.get('notify') or []))}" if d.get("notify") else "")
@@ -65,18 +71,31 @@ FORMATTERS: dict[str, Callable[[Mapping[str, Any]], str]] = {
         + f" → notify {escape(', '.join(d.get('notify') or []))}"
         + (f" — [bold]{escape(d['instruction'])}[/]" if d.get("instruction") else "")
     ),
-    "incident.acknowledged": lambda d: f"[bold green]incident[/] {escape(d['id'])} acknowledged by {escape(d['by'])}",
-    "incident.resolved": lambda d: f"[bold green]incident[/] {escape(d['id'])} resolved by {escape(d['by'])}",
-    "transport.rejected": lambda d: f"[magenta]rejected[/] {escape(d['transport'])} input from {escape(d['source'])}: {escape(d['reason'])}",
-    "hub.started": lambda d: f"[bold]hub[/]      {escape(d['estate'])} started; modules: "
-    + ", ".join(f"{escape(k)}={v}" for k, v in d["modules"].items()),
+    "incident.acknowledged": lambda d: (
+        f"[bold green]incident[/] {escape(d['id'])} acknowledged by {escape(d['by'])}"
+    ),
+    "incident.resolved": lambda d: (
+        f"[bold green]incident[/] {escape(d['id'])} resolved by {escape(d['by'])}"
+    ),
+    "transport.rejected": lambda d: (
+        f"[magenta]rejected[/] {escape(d['transport'])} input from {escape(d['source'])}: {escape(d['reason'])}"
+    ),
+    "hub.started": lambda d: (
+        f"[bold]hub[/]      {escape(d['estate'])} started; modules: "
+        + ", ".join(f"{escape(k)}={v}" for k, v in d["modules"].items())
+    ),
 }
 
 
 class LiveLog:
     """Prints a readable line per interesting event (a ``"*"`` bus listener)."""
 
-    def __init__(self, to_local: Callable[[float], Any], console: Console | None = None, verbose: bool = False) -> None:
+    def __init__(
+        self,
+        to_local: Callable[[float], Any],
+        console: Console | None = None,
+        verbose: bool = False,
+    ) -> None:
         self.console = console or Console(highlight=False)
         self._to_local = to_local
         self._verbose = verbose

@@ -136,7 +136,10 @@ class Hub:
         self.plugins.hub_started(self)
         self.bus.fire(
             "hub.started",
-            {"estate": self.config.name, "modules": {n: r.status.value for n, r in self.modules.items()}},
+            {
+                "estate": self.config.name,
+                "modules": {n: r.status.value for n, r in self.modules.items()},
+            },
         )
 
     async def stop(self) -> None:
@@ -152,7 +155,9 @@ class Hub:
                 try:
                     await asyncio.wait_for(record.module.stop(), self.stop_timeout)
                 except Exception as err:  # stopping must go on for the rest
-                    _LOGGER.error("module %s (plugin %s) failed to stop: %r", record.name, record.plugin, err)
+                    _LOGGER.error(
+                        "module %s (plugin %s) failed to stop: %r", record.name, record.plugin, err
+                    )
                 record.status = ModuleStatus.STOPPED
         for task in list(self._tasks):
             task.cancel()
@@ -241,7 +246,9 @@ class Hub:
 
     # -- helpers for modules and adapters ----------------------------------------------
 
-    def create_task(self, coro: Coroutine[Any, Any, Any], name: str | None = None) -> asyncio.Task[Any]:
+    def create_task(
+        self, coro: Coroutine[Any, Any, Any], name: str | None = None
+    ) -> asyncio.Task[Any]:
         """Run a coroutine in the background; the hub keeps a reference and cancels it at stop."""
         task = asyncio.get_running_loop().create_task(coro, name=name)
         self._tasks.add(task)
@@ -266,7 +273,14 @@ class Hub:
                 await asyncio.wait(pending, timeout=5)
             await self.bus.drain()
 
-    def build_adapter(self, subsystem: str, name: str, device_id: str, options: Mapping[str, Any], sink: Callable[..., None]) -> Any:
+    def build_adapter(
+        self,
+        subsystem: str,
+        name: str,
+        device_id: str,
+        options: Mapping[str, Any],
+        sink: Callable[..., None],
+    ) -> Any:
         """Build a vendor adapter registered for ``subsystem`` under ``name``.
 
         Raises :class:`PluginError` naming what is known when no plugin provides it.
@@ -281,11 +295,17 @@ class Hub:
         if spec.options_schema is not None:
             import voluptuous as vol
 
-            schema = spec.options_schema if isinstance(spec.options_schema, vol.Schema) else vol.Schema(spec.options_schema)
+            schema = (
+                spec.options_schema
+                if isinstance(spec.options_schema, vol.Schema)
+                else vol.Schema(spec.options_schema)
+            )
             try:
                 options = schema(dict(options))
             except vol.Invalid as err:
-                raise PluginError(f"{subsystem} adapter {name!r} for {device_id}: invalid options: {err}") from None
+                raise PluginError(
+                    f"{subsystem} adapter {name!r} for {device_id}: invalid options: {err}"
+                ) from None
         return spec.factory(self, device_id, options, sink)
 
     # -- rejected input ----------------------------------------------------------------
@@ -295,8 +315,13 @@ class Hub:
         self.rejected += 1
         preview = payload[:200].decode("utf-8", "replace")
         _LOGGER.warning("rejected %s input from %s: %s", transport, source, reason)
-        self.store.audit(self.clock.now(), "hub", REJECTED, source, {"transport": transport, "reason": reason})
-        self.bus.fire(REJECTED, {"transport": transport, "source": source, "reason": reason, "preview": preview})
+        self.store.audit(
+            self.clock.now(), "hub", REJECTED, source, {"transport": transport, "reason": reason}
+        )
+        self.bus.fire(
+            REJECTED,
+            {"transport": transport, "source": source, "reason": reason, "preview": preview},
+        )
 
     def _mqtt_rejected(self, message: MqttMessage, reason: str) -> None:
         self.reject("mqtt", message.topic, reason, message.payload)

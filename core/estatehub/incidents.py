@@ -76,7 +76,11 @@ class EscalationPolicy:
         """JSON-friendly form (seconds for durations)."""
         return {
             "steps": [
-                {"after": s.after.total_seconds(), "notify": list(s.notify), "instruction": s.instruction}
+                {
+                    "after": s.after.total_seconds(),
+                    "notify": list(s.notify),
+                    "instruction": s.instruction,
+                }
                 for s in self.steps
             ],
             "repeat_every": self.repeat_every.total_seconds() if self.repeat_every else None,
@@ -86,7 +90,9 @@ class EscalationPolicy:
     def from_dict(cls, data: Mapping[str, Any]) -> EscalationPolicy:
         """Inverse of :meth:`as_dict`."""
         steps = tuple(
-            EscalationStep(timedelta(seconds=s["after"]), tuple(s["notify"]), s.get("instruction", ""))
+            EscalationStep(
+                timedelta(seconds=s["after"]), tuple(s["notify"]), s.get("instruction", "")
+            )
             for s in data.get("steps", ())
         )
         repeat = data.get("repeat_every")
@@ -264,9 +270,12 @@ class IncidentManager:
             existing = self.find_open(dedupe_key)
             if existing is not None:
                 updated = replace(existing, occurrences=existing.occurrences + 1)
-                self._save(updated, "incident.repeated", source, {"occurrences": updated.occurrences})
+                self._save(
+                    updated, "incident.repeated", source, {"occurrences": updated.occurrences}
+                )
                 self._bus.fire(
-                    "incident.repeated", {**updated.event_data(), "occurrences": updated.occurrences}
+                    "incident.repeated",
+                    {**updated.event_data(), "occurrences": updated.occurrences},
                 )
                 return updated
         policy = policy or EscalationPolicy()
@@ -289,7 +298,9 @@ class IncidentManager:
         )
         notify: list[str] = []
         instruction = ""
-        while incident.level + 1 < len(policy.steps) and policy.steps[incident.level + 1].after <= timedelta(0):
+        while incident.level + 1 < len(policy.steps) and policy.steps[
+            incident.level + 1
+        ].after <= timedelta(0):
             step = policy.steps[incident.level + 1]
             notify.extend(step.notify)
             instruction = step.instruction or instruction
@@ -300,7 +311,8 @@ class IncidentManager:
         self._save(incident, "incident.raised", source, {"notify": notify, "summary": summary})
         _LOGGER.warning("incident %s raised: %s at %s (%s)", incident.id, kind, location, severity)
         self._bus.fire(
-            "incident.raised", {**incident.event_data(), "notify": notify, "instruction": instruction}
+            "incident.raised",
+            {**incident.event_data(), "notify": notify, "instruction": instruction},
         )
         self._arm(incident)
         return incident
@@ -385,7 +397,9 @@ class IncidentManager:
         detail = {"level": incident.level, "repeat": incident.repeats, "notify": list(step.notify)}
         self._save(incident, "incident.escalated", "hub", detail)
         _LOGGER.warning(
-            "incident %s escalated to %s%s", incident.id, ", ".join(step.notify),
+            "incident %s escalated to %s%s",
+            incident.id,
+            ", ".join(step.notify),
             f" (repeat {incident.repeats})" if repeat else "",
         )
         self._bus.fire(
@@ -402,7 +416,9 @@ class IncidentManager:
 
     def _save(self, incident: Incident, action: str, actor: str, detail: Mapping[str, Any]) -> None:
         self._incidents[incident.id] = incident
-        self._store.save_incident(incident.id, incident.state.value, incident.raised_at, incident.as_dict())
+        self._store.save_incident(
+            incident.id, incident.state.value, incident.raised_at, incident.as_dict()
+        )
         self._store.audit(self._clock.now(), actor, action, incident.id, detail)
 
 

@@ -24,7 +24,14 @@ from .exceptions import PluginError
 
 if TYPE_CHECKING:
     from .hookspecs.base import AdapterSpec, ConfigSectionSpec, SubsystemSpec
-    from .hookspecs.parking import GateDecisionContext, ParkingSession, Plate, PlateRead, Tariff, Verdict
+    from .hookspecs.parking import (
+        GateDecisionContext,
+        ParkingSession,
+        Plate,
+        PlateRead,
+        Tariff,
+        Verdict,
+    )
     from .hub import Hub
 
 PROJECT = "estatehub"
@@ -37,7 +44,9 @@ hookimpl = pluggy.HookimplMarker(PROJECT)
 
 _LOGGER = logging.getLogger(__name__)
 
-CORE_SECTIONS = frozenset({"estate", "api", "mqtt", "store", "plugins", "capture", "registry", "modules"})
+CORE_SECTIONS = frozenset(
+    {"estate", "api", "mqtt", "store", "plugins", "capture", "registry", "modules"}
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,7 +127,9 @@ class PluginManager:
             module = ep.load()
         except Exception as err:  # a broken plugin must not stop the others
             _LOGGER.error("plugin %s (%s) failed to import: %s", ep.name, dist, err)
-            self._infos[ep.name] = PluginInfo(ep.name, version, dist, (), "failed", f"{type(err).__name__}: {err}")
+            self._infos[ep.name] = PluginInfo(
+                ep.name, version, dist, (), "failed", f"{type(err).__name__}: {err}"
+            )
             return
         self.register(module, ep.name, version=version, distribution=dist)
 
@@ -141,7 +152,8 @@ class PluginManager:
         try:
             self._pm.check_pending()
         except pluggy.PluginValidationError as err:
-            raise PluginError(f"plugin {err.plugin_name!r}: {err}") from err
+            name = self._pm.get_name(err.plugin) or repr(err.plugin)
+            raise PluginError(f"plugin {name!r}: {err}") from err
 
     def plugins(self) -> list[PluginInfo]:
         """Every plugin seen, loaded or not, by name."""
@@ -151,15 +163,19 @@ class PluginManager:
         """Record that a loaded plugin failed at run time (shown by ``estatehub plugins``)."""
         info = self._infos.get(name)
         if info is not None:
-            self._infos[name] = PluginInfo(info.name, info.version, info.distribution, info.hooks, "failed", error)
+            self._infos[name] = PluginInfo(
+                info.name, info.version, info.distribution, info.hooks, "failed", error
+            )
 
     # -- registrar hooks ---------------------------------------------------------------
 
-    def _each_impl(self, hook_name: str) -> Iterable[tuple[str, Callable[..., Any], tuple[str, ...]]]:
+    def _each_impl(
+        self, hook_name: str
+    ) -> Iterable[tuple[str, Callable[..., Any], tuple[str, ...]]]:
         caller = getattr(self._pm.hook, hook_name)
-        # pluggy calls implementations last-registered first; keep registration order so
-        # listings and duplicate errors are stable.
-        for impl in reversed(caller.get_hookimpls()):
+        # pluggy calls implementations last-registered first; registrars run in
+        # registration order instead, so listings and duplicate errors are stable.
+        for impl in caller.get_hookimpls():
             yield impl.plugin_name, impl.function, tuple(impl.argnames)
 
     def registrations(self) -> Registrations:
@@ -222,7 +238,9 @@ class PluginManager:
                 except PluginError:
                     raise
                 except Exception as err:
-                    raise PluginError(f"plugin {plugin!r} failed in {hook}: {type(err).__name__}: {err}") from err
+                    raise PluginError(
+                        f"plugin {plugin!r} failed in {hook}: {type(err).__name__}: {err}"
+                    ) from err
         self._registrations = regs
         return regs
 
@@ -243,7 +261,9 @@ class PluginManager:
 
     def parking_fee(self, session: ParkingSession, tariff: Tariff, exited_at: Any) -> int | None:
         """``estatehub_parking_fee``: the first plugin's fee in fen (None if none answers)."""
-        return self._pm.hook.estatehub_parking_fee(session=session, tariff=tariff, exited_at=exited_at)
+        return self._pm.hook.estatehub_parking_fee(
+            session=session, tariff=tariff, exited_at=exited_at
+        )
 
     def parking_verdict(
         self, read: PlateRead, plate: Plate, context: GateDecisionContext
@@ -254,7 +274,9 @@ class PluginManager:
 
 def _expect(plugin: str, spec: Any, cls: type) -> None:
     if not isinstance(spec, cls):
-        raise PluginError(f"plugin {plugin!r} registered {type(spec).__name__}, expected {cls.__name__}")
+        raise PluginError(
+            f"plugin {plugin!r} registered {type(spec).__name__}, expected {cls.__name__}"
+        )
 
 
 def import_plugin_module(path: str) -> ModuleType:

@@ -89,7 +89,9 @@ class EstateRegistry:
             )
         for device in config.get("devices") or ():
             did = str(device["id"])
-            self.devices[did] = Device(id=did, flat=device.get("flat"), kind=str(device.get("kind") or ""))
+            self.devices[did] = Device(
+                id=did, flat=device.get("flat"), kind=str(device.get("kind") or "")
+            )
 
     def flat(self, flat_id: str) -> Flat:
         """The flat; raises :class:`RegistryError` if unknown."""

@@ -42,7 +42,11 @@ def event_json_default(value: Any) -> Any:
     if isinstance(value, enum.Enum):
         return value.value
     if isinstance(value, State):
-        return {"entity_id": value.entity_id, "state": value.state, "attributes": dict(value.attributes)}
+        return {
+            "entity_id": value.entity_id,
+            "state": value.state,
+            "attributes": dict(value.attributes),
+        }
     if isinstance(value, (set, frozenset)):
         return sorted(value)
     if isinstance(value, bytes):
@@ -86,10 +90,16 @@ async def inject(hub: Hub, record: CaptureRecord) -> None:
         )
     else:
         status, answer = await perform_write(
-            hub, fields["method"], fields["path"], ApiUser(fields["user"], REPLAY_ROLES), fields.get("body")
+            hub,
+            fields["method"],
+            fields["path"],
+            ApiUser(fields["user"], REPLAY_ROLES),
+            fields.get("body"),
         )
         if status >= 400:
-            hub.reject("api", fields["path"], f"replayed API call failed ({status}): {answer.get('error')}")
+            hub.reject(
+                "api", fields["path"], f"replayed API call failed ({status}): {answer.get('error')}"
+            )
 
 
 async def advance(hub: Hub, clock: VirtualClock, target: datetime | float) -> None:

@@ -88,7 +88,12 @@ class ServiceRegistry:
         return sorted(self._services.values(), key=lambda s: (s.domain, s.name))
 
     async def call(
-        self, domain: str, name: str, data: Mapping[str, Any] | None = None, *, user: str | None = None
+        self,
+        domain: str,
+        name: str,
+        data: Mapping[str, Any] | None = None,
+        *,
+        user: str | None = None,
     ) -> Any:
         """Validate ``data`` with the service's schema and run its handler; returns its result."""
         service = self.get(domain, name)

@@ -60,9 +60,7 @@ class StateMachine:
         """The entity's current state, or None if it has none."""
         return self._states.get(entity_id)
 
-    def set(
-        self, entity_id: str, state: str, attributes: Mapping[str, Any] | None = None
-    ) -> State:
+    def set(self, entity_id: str, state: str, attributes: Mapping[str, Any] | None = None) -> State:
         """Set an entity's state; fires ``state_changed`` unless nothing changed."""
         old = self._states.get(entity_id)
         attrs: Mapping[str, Any] = MappingProxyType(dict(attributes)) if attributes else EMPTY

@@ -21,13 +21,16 @@ if TYPE_CHECKING:
 
 HUB_KEY = web.AppKey("hub", object)
 AUTH_KEY = web.AppKey("auth", TokenAuth)
+USER_KEY = web.RequestKey("user", ApiUser)
 MAX_JSON_BYTES = 256 * 1024
 
 _INCIDENT_ACTION = re.compile(r"^/api/incidents/(?P<id>[^/]+)/(?P<action>acknowledge|resolve)$")
 _SERVICE = re.compile(r"^/api/services/(?P<domain>[a-z0-9_]+)/(?P<service>[a-z0-9_]+)$")
 
 
-async def perform_write(hub: Hub, method: str, path: str, user: ApiUser, body: Any) -> tuple[int, Any]:
+async def perform_write(
+    hub: Hub, method: str, path: str, user: ApiUser, body: Any
+) -> tuple[int, Any]:
     """Carry out one operator write; returns (HTTP status, JSON answer).
 
     Shared by the live API and replay. Recorded to the capture when capture is on.
@@ -60,7 +63,9 @@ async def perform_write(hub: Hub, method: str, path: str, user: ApiUser, body: A
         except ServiceNotFound as err:
             return 404, {"error": str(err)}
         if not user.may(service.roles):
-            return 403, {"error": f"token {user.name!r} may not call {service.domain}.{service.name}"}
+            return 403, {
+                "error": f"token {user.name!r} may not call {service.domain}.{service.name}"
+            }
         try:
             result = await hub.services.call(service.domain, service.name, body, user=user.name)
         except ServiceValidationError as err:
@@ -72,7 +77,9 @@ async def perform_write(hub: Hub, method: str, path: str, user: ApiUser, body: A
 
 
 def _json(data: Any, status: int = 200) -> web.Response:
-    return web.json_response(data, status=status, dumps=lambda d: json.dumps(d, ensure_ascii=False, default=str))
+    return web.json_response(
+        data, status=status, dumps=lambda d: json.dumps(d, ensure_ascii=False, default=str)
+    )
 
 
 def build_app(hub: Hub) -> web.Application:
@@ -86,7 +93,7 @@ def build_app(hub: Hub) -> web.Application:
         user = auth.user_for(request.headers.get("Authorization"))
         if user is None:
             return _json({"error": "a valid bearer token is required"}, 401)
-        request["user"] = user
+        request[USER_KEY] = user
         return await handler(request)
 
     app = web.Application(middlewares=[authenticate], client_max_size=9 * 1024 * 1024)
@@ -133,13 +140,22 @@ def build_app(hub: Hub) -> web.Application:
             body = json.loads(raw) if raw.strip() else None
         except (json.JSONDecodeError, UnicodeDecodeError) as err:
             return _json({"error": f"request body is not JSON: {err}"}, 400)
-        status, answer = await perform_write(hub, request.method, request.path, request["user"], body)
+        status, answer = await perform_write(
+            hub, request.method, request.path, request[USER_KEY], body
+        )
         return _json(answer, status)
 
     async def services(request: web.Request) -> web.Response:
         return _json(
-            [{"domain": s.domain, "service": s.name, "description": s.description, "roles": sorted(s.roles)}
-             for s in hub.services.all()]
+            [
+                {
+                    "domain": s.domain,
+                    "service": s.name,
+                    "description": s.description,
+                    "roles": sorted(s.roles),
+                }
+                for s in hub.services.all()
+            ]
         )
 
     app.router.add_get("/api/health", health)

@@ -66,8 +66,12 @@ async def run_demo(*, duration: float | None, port: int | None, verbose: bool = 
         records = list(read_capture(workdir / "captures" / "demo.jsonl"))
         clock = VirtualClock(records[0].at.timestamp() - 1, tz=config.timezone)
         hub = Hub(
-            config, plugins, clock=clock, store=Store(workdir / "estatehub.db"),
-            mqtt=EmbeddedMqtt(now=clock.now), replaying=True,
+            config,
+            plugins,
+            clock=clock,
+            store=Store(workdir / "estatehub.db"),
+            mqtt=EmbeddedMqtt(now=clock.now),
+            replaying=True,
         )
         hub.bus.listen("*", LiveLog(clock.to_local, console, verbose=verbose))
         await hub.start()
@@ -88,8 +92,11 @@ async def run_demo(*, duration: float | None, port: int | None, verbose: bool = 
                 await _pace(hub, clock, record.at.timestamp(), time_left)
                 await inject(hub, record)
                 await hub.settle()
-            console.print("[dim]demo script done; the hub keeps running (Ctrl-C to stop)[/]" if duration is None
-                          else "[dim]demo script done[/]")
+            console.print(
+                "[dim]demo script done; the hub keeps running (Ctrl-C to stop)[/]"
+                if duration is None
+                else "[dim]demo script done[/]"
+            )
             while time_left() > 0:
                 await asyncio.sleep(min(TICK, max(time_left(), 0)))
                 clock.advance(TICK * AFTER_SPEED)

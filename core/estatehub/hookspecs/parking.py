@@ -220,7 +220,9 @@ from ..plugins import hookspec  # noqa: E402
 
 
 @hookspec(firstresult=True)
-def estatehub_parking_fee(session: ParkingSession, tariff: Tariff, exited_at: datetime) -> int | None:
+def estatehub_parking_fee(
+    session: ParkingSession, tariff: Tariff, exited_at: datetime
+) -> int | None:
     """Price a parking stay, in integer fen.
 
     Called when a vehicle with an open session reaches an exit gate, and when the fee due is

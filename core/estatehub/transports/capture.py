@@ -111,7 +111,14 @@ class CaptureWriter:
     def record_api(self, at: datetime, method: str, path: str, user: str, body: Any) -> None:
         """Capture one operator write through the API (by token name, never the token)."""
         self._write(
-            {"at": at.isoformat(), "transport": "api", "method": method, "path": path, "user": user, "body": body}
+            {
+                "at": at.isoformat(),
+                "transport": "api",
+                "method": method,
+                "path": path,
+                "user": user,
+                "body": body,
+            }
         )
 
 
@@ -147,14 +154,18 @@ def read_capture(path: Path) -> Iterator[CaptureRecord]:
                 raise CaptureError(f"{where}: expected a JSON object, got {type(data).__name__}")
             transport = data.pop("transport", None)
             if transport not in _REQUIRED:
-                raise CaptureError(f"{where}: transport must be one of mqtt, http, api; got {transport!r}")
+                raise CaptureError(
+                    f"{where}: transport must be one of mqtt, http, api; got {transport!r}"
+                )
             raw_at = data.pop("at", None)
             try:
                 at = datetime.fromisoformat(raw_at) if isinstance(raw_at, str) else None
             except ValueError:
                 at = None
             if at is None or at.tzinfo is None:
-                raise CaptureError(f"{where}: 'at' must be an ISO 8601 time with an offset, got {raw_at!r}")
+                raise CaptureError(
+                    f"{where}: 'at' must be an ISO 8601 time with an offset, got {raw_at!r}"
+                )
             for key in _REQUIRED[transport]:
                 if key not in data:
                     raise CaptureError(f"{where}: {transport} record without {key!r}")

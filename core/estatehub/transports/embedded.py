@@ -8,6 +8,9 @@ Delivery guarantees:
 * Messages are delivered in publish order. Every delivery is scheduled with
   ``loop.call_soon`` (FIFO), so a callback that publishes never re-enters itself or any
   other callback synchronously; its message is delivered after the current one finishes.
+  Receivers are fixed when a message is published, as a broker routes it on arrival: a
+  subscription made a moment later does not get it (unless it was retained), and one
+  removed before delivery does not either.
 * A retained publish is stored per topic (an empty retained payload deletes it) and is
   delivered, flagged ``retained=True``, to each new subscription whose filter matches it,
   and to every matching subscription when the broker starts. Live deliveries carry
@@ -36,6 +39,8 @@ class EmbeddedMqtt(MqttTransportBase):
         self._retained: dict[str, MqttMessage] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
         self._running = asyncio.Event()
+        # Bumped by every start() and stop(): deliveries scheduled before are dropped.
+        self._generation = 0
 
     # -- lifecycle -------------------------------------------------------------------
 
@@ -44,15 +49,18 @@ class EmbeddedMqtt(MqttTransportBase):
         if self.state is ConnectionState.CONNECTED:
             return
         self._loop = asyncio.get_running_loop()
+        self._generation += 1
         self._set_state(ConnectionState.CONNECTED)
         self._running.set()
         # Like a real client re-subscribing on connect: the broker replays what it keeps.
         for message in list(self._retained.values()):
-            self._loop.call_soon(self._dispatch_if_running, message)
+            targets = self._index.match(message.topic)
+            self._loop.call_soon(self._deliver_live, message, targets, self._generation)
 
     async def stop(self) -> None:
         """Stop delivering; messages still scheduled are dropped. Retained ones are kept."""
         self._running.clear()
+        self._generation += 1
         self._set_state(ConnectionState.STOPPED)
 
     async def wait_connected(self, timeout: float | None = None) -> None:
@@ -79,7 +87,9 @@ class EmbeddedMqtt(MqttTransportBase):
             return  # start() replays retained messages to it
         for topic, message in list(self._retained.items()):
             if topic_matches(subscription.topic_filter, topic):
-                self._loop.call_soon(self._deliver_retained, subscription, message)
+                self._loop.call_soon(
+                    self._deliver_retained, subscription, message, self._generation
+                )
 
     def _filter_removed(self, topic_filter: str) -> None:
         """Nothing to tell a broker: the index is the broker."""
@@ -99,21 +109,29 @@ class EmbeddedMqtt(MqttTransportBase):
                 self._retained[topic] = MqttMessage(topic, payload, received_at, qos, True)
             else:
                 self._retained.pop(topic, None)
-        loop.call_soon(self._dispatch_if_running, MqttMessage(topic, payload, received_at, qos))
+        # The receivers are fixed now, as a broker routes a message when it arrives: a
+        # subscription made a moment later does not get it (but does get it if retained).
+        targets = self._index.match(topic)
+        message = MqttMessage(topic, payload, received_at, qos)
+        loop.call_soon(self._deliver_live, message, targets, self._generation)
 
     def _spawn_clear(self, topic: str) -> None:
         self._publish_now(topic, b"", 1, True)
 
     # -- delivery --------------------------------------------------------------------
 
-    def _dispatch_if_running(self, message: MqttMessage) -> None:
-        if self.state is ConnectionState.CONNECTED:
-            self._dispatch(message)
+    def _deliver_live(
+        self, message: MqttMessage, targets: tuple[_Subscription, ...], generation: int
+    ) -> None:
+        if generation == self._generation:
+            self._deliver(message, targets)
 
-    def _deliver_retained(self, subscription: _Subscription, message: MqttMessage) -> None:
+    def _deliver_retained(
+        self, subscription: _Subscription, message: MqttMessage, generation: int
+    ) -> None:
         # Only to the subscription that asked, as a broker answers one SUBSCRIBE; skip it
         # if the message was replaced or deleted since this delivery was scheduled.
-        if not subscription.active or self.state is not ConnectionState.CONNECTED:
+        if not subscription.active or generation != self._generation:
             return
         if self._retained.get(message.topic) is not message:
             return

@@ -325,11 +325,13 @@ class MqttTransportBase(ABC):
 
     def _dispatch(self, message: MqttMessage) -> None:
         # The hot path: one cached index lookup, then the callbacks in subscription order.
+        self._deliver(message, self._index.match(message.topic))
+
+    def _deliver(self, message: MqttMessage, subscriptions: tuple[_Subscription, ...]) -> None:
         stats = self.stats
         stats.received += 1
         if self.taps:
             self._run_taps(message)
-        subscriptions = self._index.match(message.topic)
         if not subscriptions:
             stats.unmatched += 1
             return

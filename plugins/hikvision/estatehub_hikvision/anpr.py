@@ -64,6 +64,9 @@ _UTF8_BOM = b"\xef\xbb\xbf"
 # Hikvision writes `form-data;name="x"` without a space, so whitespace is optional.
 _HEADER_PARAM = re.compile(r';\s*([^\s=;]+)\s*=\s*("(?:[^"\\]|\\.)*"|[^;]*)')
 _QUOTED_PAIR = re.compile(r"\\(.)")
+_XML_DECLARATION = re.compile(
+    rb"<\?xml[^>]*?encoding\s*=\s*[\"'](?P<encoding>[A-Za-z0-9._-]+)[\"'][^>]*\?>"
+)
 _PLATES_CAPTURE_TIME = re.compile(r"^(\d{8})T(\d{6})(\d*)(Z|[+-]\d{2}:?\d{2})?$")
 
 
@@ -314,7 +317,10 @@ def _parse_capture_time(raw: str, zone: tzinfo) -> datetime | None:
     if offset is None:
         return moment.replace(tzinfo=zone)
     suffix = "+00:00" if offset == "Z" else offset
-    return datetime.fromisoformat(moment.isoformat() + suffix)
+    try:
+        return datetime.fromisoformat(moment.isoformat() + suffix)
+    except ValueError:
+        return None
 
 
 def _stable_key(*parts: str) -> str:
@@ -337,13 +343,39 @@ def _parse_xml(data: bytes, where: str) -> Element:
     if not text:
         raise PayloadRejected(f"{where}: empty, expected an XML document")
     try:
-        return SafeElementTree.fromstring(text)
+        try:
+            return SafeElementTree.fromstring(text)
+        except ValueError as exc:
+            # expat refuses multi-byte encodings such as GB2312/GBK, which a Chinese
+            # firmware may declare: decode those with Python's codec and parse as UTF-8.
+            if isinstance(exc, DefusedXmlException) or "multi-byte" not in str(exc):
+                raise
+            return SafeElementTree.fromstring(_as_utf8(text, where))
     except DefusedXmlException as exc:
         raise PayloadRejected(
             f"{where}: XML with a DTD or entity declarations refused ({type(exc).__name__})"
         ) from None
     except ParseError as exc:
         raise PayloadRejected(f"{where}: not well-formed XML ({exc})") from None
+    except LookupError as exc:
+        raise PayloadRejected(f"{where}: XML declares an encoding Python lacks ({exc})") from None
+    except ValueError as exc:
+        raise PayloadRejected(f"{where}: XML could not be parsed ({exc})") from None
+
+
+def _as_utf8(text: bytes, where: str) -> bytes:
+    declaration = _XML_DECLARATION.match(text)
+    if declaration is None:
+        raise PayloadRejected(f"{where}: XML in a multi-byte encoding without a declaration")
+    encoding = declaration.group("encoding").decode("ascii")
+    try:
+        decoded = text[declaration.end() :].decode(encoding)
+    except UnicodeDecodeError as exc:
+        raise PayloadRejected(
+            f"{where}: XML declares encoding {encoding!r} but is not ({exc.reason} at byte "
+            f"{declaration.end() + exc.start})"
+        ) from None
+    return decoded.encode("utf-8")
 
 
 def _local_name(tag: object) -> str:
@@ -449,6 +481,8 @@ def _fields_from_json(data: bytes, where: str) -> _AlertFields:
         raise PayloadRejected(f"{where}: JSON is not UTF-8") from None
     except json.JSONDecodeError as exc:
         raise PayloadRejected(f"{where}: not valid JSON ({exc})") from None
+    except RecursionError:
+        raise PayloadRejected(f"{where}: JSON nested too deeply to be an ANPR event") from None
     if not isinstance(document, dict):
         raise PayloadRejected(
             f"{where}: JSON top level is of type {type(document).__name__}, expected an object"

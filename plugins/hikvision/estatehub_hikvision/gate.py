@@ -244,7 +244,8 @@ class HikvisionGate:
         """Open or close the barrier through ISAPI.
 
         :raises ParkingError: the command is for another gate or an unsupported action,
-            the camera did not answer within ``timeout``, could not be reached, or
+            the camera did not answer within ``timeout``, could not be reached (or the
+            digest handshake failed), or
             answered with a non-2xx status (401 means the credentials are wrong).
         """
         if command.gate != self.gate_id:
@@ -253,7 +254,8 @@ class HikvisionGate:
             )
         body = barrier_gate_body(command.action)
         settings = self.settings
-        target = f"{settings.host}:{settings.port}"
+        host = f"[{settings.host}]" if ":" in settings.host else settings.host
+        target = f"{host}:{settings.port}"
         session = self._client()
         try:
             async with session.put(
@@ -289,7 +291,7 @@ class HikvisionGate:
             ) from None
         except aiohttp.ClientError as exc:
             raise ParkingError(
-                f"gate {self.gate_id!r}: barrier {command.action} could not reach Hikvision "
+                f"gate {self.gate_id!r}: barrier {command.action} failed talking to Hikvision "
                 f"device {target}: {type(exc).__name__}: {exc}"
             ) from None
 

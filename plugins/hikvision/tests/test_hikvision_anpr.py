@@ -511,6 +511,41 @@ def test_empty_body_is_rejected(push):
     )
 
 
+def test_xml_declared_as_gb2312_is_decoded(load, push):
+    document = (
+        load("anpr_barrier_gate_cn.xml")
+        .decode("utf-8")
+        .replace('encoding="utf-8"', 'encoding="GB2312"')
+        .encode("gb2312")
+    )
+
+    read = only_read(parse_anpr_push(push("application/xml", document), "north"))
+
+    assert read == BARRIER_GATE_READ
+
+
+def test_xml_declared_as_gb2312_with_bytes_it_cannot_hold_is_rejected(load, push):
+    document = (
+        load("anpr_barrier_gate_cn.xml")
+        .replace(b'encoding="utf-8"', b'encoding="GB2312"')
+        .replace("蓝苏A7KM35".encode(), b"\xff\xfeA7KM35")
+    )
+    offset = document.index(b"\xff\xfe")
+
+    assert rejection(push("application/xml", document)) == (
+        f"body: XML declares encoding 'GB2312' but is not (illegal multibyte sequence at "
+        f"byte {offset})"
+    )
+
+
+def test_xml_declaring_an_unknown_encoding_is_rejected(load, push):
+    document = load("anpr_barrier_gate_cn.xml").replace(b'encoding="utf-8"', b'encoding="atf-8"')
+
+    assert rejection(push("application/xml", document)) == (
+        "body: XML declares an encoding Python lacks (unknown encoding: atf-8)"
+    )
+
+
 def test_entity_expansion_bomb_is_refused(push):
     bomb = (
         b'<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol">'
@@ -567,6 +602,12 @@ def test_json_that_does_not_parse_is_rejected(push):
     assert reason == (
         "body: not valid JSON (Expecting property name enclosed in double quotes: "
         "line 1 column 22 (char 21))"
+    )
+
+
+def test_json_nested_absurdly_deep_is_rejected_not_crashing(push):
+    assert rejection(push("application/json", b"[" * 100_000)) == (
+        "body: JSON nested too deeply to be an ANPR event"
     )
 
 
@@ -642,6 +683,35 @@ def test_plates_entry_with_unreadable_captureTime_is_rejected(load):
 
     assert caught.value.reason == (
         "Plates answer: <Plate> #1 has captureTime '2020-04-24 16:16', expected "
+        "YYYYMMDDThhmmss followed by digits"
+    )
+
+
+@pytest.mark.parametrize(
+    ("capture_time", "expected"),
+    [
+        ("20200424T161627", datetime(2020, 4, 24, 8, 16, 27, tzinfo=UTC)),
+        ("20200424T1616275000", datetime(2020, 4, 24, 8, 16, 27, 500000, tzinfo=UTC)),
+        ("20200424T161627Z", datetime(2020, 4, 24, 16, 16, 27, tzinfo=UTC)),
+        ("20200424T161627+0100", datetime(2020, 4, 24, 15, 16, 27, tzinfo=UTC)),
+    ],
+)
+def test_plates_captureTime_forms(load, capture_time, expected):
+    document = load("plates_single.xml").replace(b"20200424T1616270000", capture_time.encode())
+
+    (read,) = parse_plates_list(document, "north", received_at=RECEIVED_AT)
+
+    assert read.device_time == expected
+
+
+def test_plates_captureTime_with_impossible_offset_is_rejected(load):
+    document = load("plates_single.xml").replace(b"20200424T1616270000", b"20200424T161627+9999")
+
+    with pytest.raises(PayloadRejected) as caught:
+        parse_plates_list(document, "north", received_at=RECEIVED_AT)
+
+    assert caught.value.reason == (
+        "Plates answer: <Plate> #1 has captureTime '20200424T161627+9999', expected "
         "YYYYMMDDThhmmss followed by digits"
     )
 

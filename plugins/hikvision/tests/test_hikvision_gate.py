@@ -90,6 +90,12 @@ def test_settings_from_full_options():
     )
 
 
+def test_ipv6_camera_address_is_bracketed_in_the_url():
+    settings = GateSettings.from_options("north", {"host": "fd00::64"})
+
+    assert str(settings.barrier_url) == "http://[fd00::64]/ISAPI/Parking/channels/1/barrierGate"
+
+
 @pytest.mark.parametrize(
     ("options", "message"),
     [
@@ -334,7 +340,7 @@ async def test_unreachable_camera_gives_a_parking_error_naming_host_and_port():
     await gate.stop()
 
     assert str(caught.value).startswith(
-        f"gate 'north': barrier open could not reach Hikvision device 127.0.0.1:{port}: "
+        f"gate 'north': barrier open failed talking to Hikvision device 127.0.0.1:{port}: "
         "ClientConnectorError: "
     )
     assert PASSWORD not in str(caught.value)

@@ -14,7 +14,6 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 import voluptuous as vol
-
 from estatehub import config_validation as cv
 from estatehub.hookspecs.base import AdapterSlot
 from estatehub.hookspecs.home import DetectorKind, DetectorReading, HomeError
@@ -25,16 +24,32 @@ if TYPE_CHECKING:
 
 _LOGGER = logging.getLogger(__name__)
 
-INCIDENT_KIND = {DetectorKind.SMOKE: "smoke", DetectorKind.GAS: "gas", DetectorKind.WATER_LEAK: "water_leak"}
+INCIDENT_KIND = {
+    DetectorKind.SMOKE: "smoke",
+    DetectorKind.GAS: "gas",
+    DetectorKind.WATER_LEAK: "water_leak",
+}
 
 DEFAULT_ESCALATION = {
     "steps": [
         {"after": timedelta(0), "notify": ["household"], "instruction": ""},
-        {"after": timedelta(minutes=2), "notify": ["property_desk"], "instruction": "phone the household; send the nearest staff"},
-        {"after": timedelta(minutes=5), "notify": ["guard"], "instruction": "call 119 and go to the flat"},
+        {
+            "after": timedelta(minutes=2),
+            "notify": ["property_desk"],
+            "instruction": "phone the household; send the nearest staff",
+        },
+        {
+            "after": timedelta(minutes=5),
+            "notify": ["guard"],
+            "instruction": "call 119 and go to the flat",
+        },
     ],
     "repeat_every": timedelta(minutes=5),
 }
+
+ADAPTER_NAME = vol.All(
+    str, vol.Match(r"^[a-z][a-z0-9_]*$", msg="an adapter name: lower-case letters, digits and _")
+)
 
 STEP_SCHEMA = vol.Schema(
     {
@@ -53,17 +68,21 @@ DETECTOR_SCHEMA = vol.Schema(
     {
         vol.Optional("flat"): str,
         vol.Optional("kind", default="smoke"): vol.In([k.value for k in DetectorKind]),
-        vol.Optional("adapter"): cv.slug,
+        vol.Optional("adapter"): ADAPTER_NAME,
         vol.Optional("name"): str,
         vol.Optional("options", default=dict): vol.Any(None, dict),
     }
 )
 HOME_SCHEMA = vol.Schema(
     {
-        vol.Optional("adapter", default="zigbee2mqtt"): cv.slug,
+        vol.Optional("adapter", default="zigbee2mqtt"): ADAPTER_NAME,
         vol.Required("detectors"): vol.All({cv.slug: DETECTOR_SCHEMA}, vol.Length(min=1)),
-        vol.Optional("escalation", default=dict): {vol.In([k.value for k in DetectorKind]): ESCALATION_SCHEMA},
-        vol.Optional("low_battery_percent", default=20): vol.All(vol.Coerce(float), vol.Range(min=0, max=100)),
+        vol.Optional("escalation", default=dict): {
+            vol.In([k.value for k in DetectorKind]): ESCALATION_SCHEMA
+        },
+        vol.Optional("low_battery_percent", default=20): vol.All(
+            vol.Coerce(float), vol.Range(min=0, max=100)
+        ),
     }
 )
 
@@ -71,8 +90,11 @@ HOME_SCHEMA = vol.Schema(
 def adapter_slots(config: Mapping[str, Any]) -> list[AdapterSlot]:
     """Where the home config names adapters: one slot per detector."""
     return [
-        AdapterSlot(("detectors", detector_id), detector.get("adapter") or config["adapter"],
-                    _with_kind(detector))
+        AdapterSlot(
+            ("detectors", detector_id),
+            detector.get("adapter") or config["adapter"],
+            _with_kind(detector),
+        )
         for detector_id, detector in (config.get("detectors") or {}).items()
     ]
 
@@ -96,7 +118,10 @@ class HomeModule:
         for kind in DetectorKind:
             raw = config["escalation"].get(kind.value) or DEFAULT_ESCALATION
             self.policies[kind.value] = EscalationPolicy(
-                tuple(EscalationStep(s["after"], tuple(s["notify"]), s.get("instruction", "")) for s in raw["steps"]),
+                tuple(
+                    EscalationStep(s["after"], tuple(s["notify"]), s.get("instruction", ""))
+                    for s in raw["steps"]
+                ),
                 raw["repeat_every"],
             )
 
@@ -115,10 +140,18 @@ class HomeModule:
             if flat is not None and flat not in hub.registry.flats:
                 raise HomeError(f"detector {detector_id}: flat {flat!r} is not in the registry")
             kind = detector.get("kind", "smoke")
-            if hub.incidents.find_open(f"{INCIDENT_KIND[DetectorKind(kind)]}:{detector_id}") is not None:
+            if (
+                hub.incidents.find_open(f"{INCIDENT_KIND[DetectorKind(kind)]}:{detector_id}")
+                is not None
+            ):
                 self.alarming[detector_id] = True
-            adapter = hub.build_adapter("home", detector.get("adapter") or self.config["adapter"], detector_id,
-                                        _with_kind(detector), self.on_reading)
+            adapter = hub.build_adapter(
+                "home",
+                detector.get("adapter") or self.config["adapter"],
+                detector_id,
+                _with_kind(detector),
+                self.on_reading,
+            )
             await adapter.start(hub)
             self.adapters[detector_id] = adapter
             hub.states.set(self._entity(detector_id), "unknown", {"flat": flat, "kind": kind})
@@ -136,7 +169,9 @@ class HomeModule:
         """Handle one detector report (sync, on the loop)."""
         detector = self.detectors.get(reading.detector)
         if detector is None:
-            self.hub.reject("home", reading.detector, f"reading for unknown detector {reading.detector!r}")
+            self.hub.reject(
+                "home", reading.detector, f"reading for unknown detector {reading.detector!r}"
+            )
             return
         kind = DetectorKind(detector.get("kind", "smoke"))
         flat = self.flat_of(reading.detector)
@@ -162,7 +197,10 @@ class HomeModule:
             self._alarm(reading, kind, flat)
         elif reading.alarm is False and self.alarming.get(reading.detector):
             self.alarming[reading.detector] = False
-            self.hub.bus.fire("home.alarm_cleared", {"detector": reading.detector, "kind": kind.value, "flat": flat})
+            self.hub.bus.fire(
+                "home.alarm_cleared",
+                {"detector": reading.detector, "kind": kind.value, "flat": flat},
+            )
         self._maintenance(reading, kind, flat)
 
     def _alarm(self, reading: DetectorReading, kind: DetectorKind, flat: str | None) -> None:
@@ -172,8 +210,15 @@ class HomeModule:
         if reading.retained:
             # The broker kept this from before we subscribed: it is the last known state,
             # not a new alarm. Say so loudly, but do not start an escalation for it.
-            _LOGGER.warning("detector %s: retained %s state at start-up is on; not raising an alarm", reading.detector, kind.value)
-            self.hub.bus.fire("home.retained_alarm_state", {"detector": reading.detector, "kind": kind.value, "flat": flat})
+            _LOGGER.warning(
+                "detector %s: retained %s state at start-up is on; not raising an alarm",
+                reading.detector,
+                kind.value,
+            )
+            self.hub.bus.fire(
+                "home.retained_alarm_state",
+                {"detector": reading.detector, "kind": kind.value, "flat": flat},
+            )
             return
         self.alarming[reading.detector] = True
         household = self.hub.registry.household_of_flat(flat) if flat else None
@@ -181,11 +226,21 @@ class HomeModule:
         policy = self.policies[kind.value]
         targets = {"household": f"household:{household.id}" if household else "household:unknown"}
         policy = EscalationPolicy(
-            tuple(EscalationStep(s.after, tuple(targets.get(n, n) for n in s.notify), s.instruction) for s in policy.steps),
+            tuple(
+                EscalationStep(s.after, tuple(targets.get(n, n) for n in s.notify), s.instruction)
+                for s in policy.steps
+            ),
             policy.repeat_every,
         )
-        self.hub.bus.fire("home.alarm", {"detector": reading.detector, "kind": kind.value, "flat": flat,
-                                         "household": household.id if household else None})
+        self.hub.bus.fire(
+            "home.alarm",
+            {
+                "detector": reading.detector,
+                "kind": kind.value,
+                "flat": flat,
+                "household": household.id if household else None,
+            },
+        )
         self.hub.incidents.raise_incident(
             INCIDENT_KIND[kind],
             Severity.SAFETY,
@@ -194,7 +249,11 @@ class HomeModule:
             source="home",
             policy=policy,
             dedupe_key=f"{INCIDENT_KIND[kind]}:{reading.detector}",
-            data={"detector": reading.detector, "flat": flat, "household": household.id if household else None},
+            data={
+                "detector": reading.detector,
+                "flat": flat,
+                "household": household.id if household else None,
+            },
         )
 
     def _maintenance(self, reading: DetectorReading, kind: DetectorKind, flat: str | None) -> None:
@@ -202,23 +261,36 @@ class HomeModule:
             return
         location = flat or f"device:{reading.detector}"
         threshold = self.config["low_battery_percent"]
-        low = reading.battery_low is True or (reading.battery_percent is not None and reading.battery_percent < threshold)
+        low = reading.battery_low is True or (
+            reading.battery_percent is not None and reading.battery_percent < threshold
+        )
         if low:
             self.hub.incidents.raise_incident(
-                "detector.battery_low", Severity.WARNING, location,
-                f"{kind.value} detector {reading.detector} needs a new battery", source="home",
+                "detector.battery_low",
+                Severity.WARNING,
+                location,
+                f"{kind.value} detector {reading.detector} needs a new battery",
+                source="home",
                 dedupe_key=f"battery:{reading.detector}",
                 data={"detector": reading.detector, "battery_percent": reading.battery_percent},
             )
         if reading.tamper is True:
             self.hub.incidents.raise_incident(
-                "detector.tamper", Severity.WARNING, location,
-                f"{kind.value} detector {reading.detector} reports tampering", source="home",
-                dedupe_key=f"tamper:{reading.detector}", data={"detector": reading.detector},
+                "detector.tamper",
+                Severity.WARNING,
+                location,
+                f"{kind.value} detector {reading.detector} reports tampering",
+                source="home",
+                dedupe_key=f"tamper:{reading.detector}",
+                data={"detector": reading.detector},
             )
         if reading.available is False:
             self.hub.incidents.raise_incident(
-                "detector.offline", Severity.WARNING, location,
-                f"{kind.value} detector {reading.detector} is offline", source="home",
-                dedupe_key=f"offline:{reading.detector}", data={"detector": reading.detector},
+                "detector.offline",
+                Severity.WARNING,
+                location,
+                f"{kind.value} detector {reading.detector} is offline",
+                source="home",
+                dedupe_key=f"offline:{reading.detector}",
+                data={"detector": reading.detector},
             )

@@ -1,10 +1,11 @@
 """Normalise and classify mainland Chinese licence plates (GA 36-2018) as gate cameras read them.
 
-:func:`normalise_plate` turns whatever a camera sent into a :class:`~estatehub.hookspecs.parking.Plate`:
-the raw string kept as it was, the normalised string, the plate kind, and two lists that
-explain the result, ``changes`` (what normalisation did) and ``issues`` (why the plate is
-not to be trusted, or what looked odd). It never raises on text input; bad input becomes an
-``invalid`` plate with a reason, because a gate must keep working whatever a camera sends.
+:func:`normalise_plate` turns whatever a camera sent into a
+:class:`~estatehub.hookspecs.parking.Plate`: the raw string kept as it was, the normalised
+string, the plate kind, and two lists that explain the result, ``changes`` (what
+normalisation did) and ``issues`` (why the plate is not to be trusted, or what looked odd).
+It never raises on text input; bad input becomes an ``invalid`` plate with a reason,
+because a gate must keep working whatever a camera sends.
 
 Two rules are about safety and are kept strictly:
 
@@ -27,6 +28,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 
 from estatehub.hookspecs.parking import ParkingError, Plate, PlateKind
+from estatehub.privacy import mask_plate
 
 __all__ = [
     "COLOUR_WORDS",
@@ -41,7 +43,9 @@ __all__ = [
 
 _LOGGER = logging.getLogger(__name__)
 
-PROVINCES: frozenset[str] = frozenset("京津沪渝冀豫云辽黑湘皖鲁新苏浙赣鄂桂甘晋蒙陕吉闽贵粤青藏川宁琼")
+PROVINCES: frozenset[str] = frozenset(
+    "京津沪渝冀豫云辽黑湘皖鲁新苏浙赣鄂桂甘晋蒙陕吉闽贵粤青藏川宁琼"
+)
 """The 31 province-level abbreviations that open an ordinary plate."""
 
 GA36_NEV_LETTERS: frozenset[str] = frozenset("DF")
@@ -109,7 +113,19 @@ _EXPECTED_COLOURS: Mapping[PlateKind, frozenset[str]] = MappingProxyType(
 # Strings vendors send when they saw a vehicle but no plate (Dahua "Unknown"/"No Plate",
 # Chinese firmwares 无车牌/未识别 …), compared after cleaning (upper case, no spaces).
 _PLACEHOLDERS = frozenset(
-    {"无车牌", "车牌", "无牌", "无牌车", "未识别", "未知", "UNKNOWN", "NOPLATE", "NONE", "NULL", "N/A"}
+    {
+        "无车牌",
+        "车牌",
+        "无牌",
+        "无牌车",
+        "未识别",
+        "未知",
+        "UNKNOWN",
+        "NOPLATE",
+        "NONE",
+        "NULL",
+        "N/A",
+    }
 )
 
 # Markers of plates that need a person: 试 test, 超 over-size, 应急 emergency, 临 temporary,
@@ -152,7 +168,8 @@ class PlateRules:
 
     :param small_nev_letters: letters allowed as the 3rd character of a small new-energy
         plate. GA 36 defines D and F; add more only if the local vehicle office issues them.
-        Plates using a letter outside D/F are accepted but carry an issue note.
+        A plate using an added letter is valid but carries an issue note (and a log line);
+        a letter not in the set makes the plate invalid.
     :param large_nev_letters: letters allowed as the 8th character of a large new-energy plate.
     :param provinces: province abbreviations accepted as the first character.
     """
@@ -274,19 +291,6 @@ def reported_colour_name(reported: str) -> str | None:
         return _REPORTED_COLOURS[key]
     word = key.removesuffix("色")
     return COLOUR_WORDS.get(word)
-
-
-def mask_plate(plate: str) -> str:
-    """Mask a plate for logs: ``沪A12345`` → ``沪A·***45``.
-
-    Keeps the first two characters (province and authority letter), a middle dot, one star
-    per hidden character and the last two characters. Strings of four characters or fewer
-    are starred out completely, since showing four of them would show everything.
-    """
-    compact = plate.replace("·", "")
-    if len(compact) <= 4:
-        return "*" * len(compact)
-    return f"{compact[:2]}·{'*' * (len(compact) - 4)}{compact[-2:]}"
 
 
 def _clean(text: str, changes: list[str]) -> str:

@@ -13,7 +13,14 @@ from typing import Any
 
 from estatehub import hookimpl
 from estatehub.hookspecs.base import AdapterSpec, SubsystemSpec
-from estatehub.hookspecs.parking import GateDecisionContext, ParkingSession, Plate, PlateRead, Tariff, Verdict
+from estatehub.hookspecs.parking import (
+    GateDecisionContext,
+    ParkingSession,
+    Plate,
+    PlateRead,
+    Tariff,
+    Verdict,
+)
 
 from .mqtt_gate import MQTT_GATE_OPTIONS_SCHEMA, MqttJsonGate
 from .schema import PARKING_SCHEMA, adapter_slots
@@ -50,7 +57,9 @@ def estatehub_register_adapters(register: Callable[[AdapterSpec], None]) -> None
 
 
 @hookimpl(trylast=True)
-def estatehub_parking_fee(session: ParkingSession, tariff: Tariff, exited_at: datetime) -> int | None:
+def estatehub_parking_fee(
+    session: ParkingSession, tariff: Tariff, exited_at: datetime
+) -> int | None:
     """Default fee: residents park free; everyone else pays the estate tariff."""
     if session.category == "resident":
         return 0

@@ -7,7 +7,6 @@ from datetime import datetime, time, timedelta
 from typing import Any
 
 import voluptuous as vol
-
 from estatehub import config_validation as cv
 from estatehub.hookspecs.base import AdapterSlot
 from estatehub.hookspecs.parking import Tariff
@@ -15,6 +14,9 @@ from estatehub.hookspecs.parking import Tariff
 from .tariff import check_tariff
 
 GATE_DIRECTIONS = ("in", "out", "both")
+ADAPTER_NAME = vol.All(
+    str, vol.Match(r"^[a-z][a-z0-9_]*$", msg="an adapter name: lower-case letters, digits and _")
+)
 
 
 def _aware_datetime(value: Any) -> datetime:
@@ -24,7 +26,9 @@ def _aware_datetime(value: Any) -> datetime:
         try:
             parsed = datetime.fromisoformat(value)
         except ValueError:
-            raise vol.Invalid(f"expected an ISO 8601 time like 2026-03-01T08:00:00+08:00, got {value!r}") from None
+            raise vol.Invalid(
+                f"expected an ISO 8601 time like 2026-03-01T08:00:00+08:00, got {value!r}"
+            ) from None
     else:
         raise vol.Invalid(f"expected an ISO 8601 time, got {cv.describe_value(value)}")
     if parsed.tzinfo is None:
@@ -67,7 +71,7 @@ TARIFF_FIELDS = vol.Schema(
 
 GATE_SCHEMA = vol.Schema(
     {
-        vol.Required("adapter"): cv.slug,
+        vol.Required("adapter"): ADAPTER_NAME,
         vol.Optional("direction", default="both"): vol.In(GATE_DIRECTIONS),
         vol.Optional("name"): str,
         vol.Optional("options", default=dict): vol.Any(None, dict),

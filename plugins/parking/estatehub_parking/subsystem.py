@@ -19,7 +19,6 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import voluptuous as vol
-
 from estatehub import config_validation as cv
 from estatehub.hookspecs.parking import (
     BarrierCommand,
@@ -70,7 +69,9 @@ class ParkingModule:
         for household, plates in (config.get("residents") or {}).items():
             for raw in plates:
                 self.residents[self._key(raw)] = household
-        self.blocked: dict[str, str] = {self._key(b["plate"]): b["reason"] for b in config.get("blocked") or ()}
+        self.blocked: dict[str, str] = {
+            self._key(b["plate"]): b["reason"] for b in config.get("blocked") or ()
+        }
         self.passes: list[dict[str, Any]] = [
             {**p, "plate": self._key(p["plate"])} for p in config.get("visitor_passes") or ()
         ]
@@ -94,30 +95,66 @@ class ParkingModule:
             session = _session_from_row(row)
             self.sessions[session.plate] = session
         for _, row in hub.store.records(PASSES):
-            self.passes.append({**row, "valid_from": datetime.fromisoformat(row["valid_from"]),
-                                "valid_until": datetime.fromisoformat(row["valid_until"])})
+            self.passes.append(
+                {
+                    **row,
+                    "valid_from": datetime.fromisoformat(row["valid_from"]),
+                    "valid_until": datetime.fromisoformat(row["valid_until"]),
+                }
+            )
         for key, row in hub.store.records(BLOCKS):
             self.blocked[key] = row.get("reason", "")
         for gate_id, gate in self.gates.items():
-            adapter = hub.build_adapter("parking", gate["adapter"], gate_id, gate.get("options") or {}, self.on_plate_read)
+            adapter = hub.build_adapter(
+                "parking", gate["adapter"], gate_id, gate.get("options") or {}, self.on_plate_read
+            )
             await adapter.start(hub)
             self.adapters[gate_id] = adapter
-            hub.states.set(f"sensor.parking_gate_{gate_id.replace('-', '_')}", "idle",
-                           {"adapter": gate["adapter"], "direction": gate["direction"]})
+            hub.states.set(
+                f"sensor.parking_gate_{gate_id.replace('-', '_')}",
+                "idle",
+                {"adapter": gate["adapter"], "direction": gate["direction"]},
+            )
         self._publish_occupancy()
         services = hub.services
         self._unregister += [
-            services.register("parking", "pay", self._pay, schema=PAY_SCHEMA, roles=PAY_ROLES,
-                              description="Record a payment for a plate's fee due; opens the exit barrier"),
-            services.register("parking", "open_barrier", self._open_barrier, schema=OVERRIDE_SCHEMA,
-                              roles=frozenset({"admin", "guard", "operator"}),
-                              description="Guard override: open a gate's barrier, with a reason"),
-            services.register("parking", "add_visitor_pass", self._add_pass, schema=PASS_SCHEMA,
-                              description="Register a visitor's plate for a validity window"),
-            services.register("parking", "block_plate", self._block, schema=BLOCK_SCHEMA,
-                              description="Put a plate on the block list"),
-            services.register("parking", "unblock_plate", self._unblock, schema=UNBLOCK_SCHEMA,
-                              description="Take a plate off the block list"),
+            services.register(
+                "parking",
+                "pay",
+                self._pay,
+                schema=PAY_SCHEMA,
+                roles=PAY_ROLES,
+                description="Record a payment for a plate's fee due; opens the exit barrier",
+            ),
+            services.register(
+                "parking",
+                "open_barrier",
+                self._open_barrier,
+                schema=OVERRIDE_SCHEMA,
+                roles=frozenset({"admin", "guard", "operator"}),
+                description="Guard override: open a gate's barrier, with a reason",
+            ),
+            services.register(
+                "parking",
+                "add_visitor_pass",
+                self._add_pass,
+                schema=PASS_SCHEMA,
+                description="Register a visitor's plate for a validity window",
+            ),
+            services.register(
+                "parking",
+                "block_plate",
+                self._block,
+                schema=BLOCK_SCHEMA,
+                description="Put a plate on the block list",
+            ),
+            services.register(
+                "parking",
+                "unblock_plate",
+                self._unblock,
+                schema=UNBLOCK_SCHEMA,
+                description="Take a plate off the block list",
+            ),
         ]
         if self.sessions:
             _LOGGER.info("parking: %d open sessions restored", len(self.sessions))
@@ -184,12 +221,23 @@ class ParkingModule:
                 "category": context.category,
             },
         )
-        _LOGGER.info("%s gate %s: %s %s → %s (%s)", direction.value, read.gate,
-                     mask_plate(plate.plate) if plate.plate else "(no plate)", context.category, verdict.value, reason)
+        _LOGGER.info(
+            "%s gate %s: %s %s → %s (%s)",
+            direction.value,
+            read.gate,
+            mask_plate(plate.plate) if plate.plate else "(no plate)",
+            context.category,
+            verdict.value,
+            reason,
+        )
         hub.states.set(
             f"sensor.parking_gate_{read.gate.replace('-', '_')}",
             verdict.value,
-            {"plate": mask_plate(plate.plate) if plate.plate else "", "reason": reason, "direction": direction.value},
+            {
+                "plate": mask_plate(plate.plate) if plate.plate else "",
+                "reason": reason,
+                "direction": direction.value,
+            },
         )
         if verdict is Verdict.REVIEW:
             self._raise_review(read.gate, plate, reason, issues)
@@ -208,7 +256,9 @@ class ParkingModule:
         key = (read.gate, plate.plate or read.raw_plate)
         last = self._last_counted.get(key)
         if last is not None and timedelta(0) <= at - last <= self.config["dedupe_window"]:
-            return self._count_duplicate(read, plate, "same plate at the same gate within the dedupe window")
+            return self._count_duplicate(
+                read, plate, "same plate at the same gate within the dedupe window"
+            )
         if read.retransmission and last is not None:
             return self._count_duplicate(read, plate, "device retransmission")
         self._last_counted[key] = at
@@ -219,7 +269,9 @@ class ParkingModule:
 
     def _count_duplicate(self, read: PlateRead, plate: Plate, why: str) -> bool:
         self.duplicates += 1
-        self.hub.bus.fire("parking.duplicate", {"gate": read.gate, "plate": plate.plate, "reason": why})
+        self.hub.bus.fire(
+            "parking.duplicate", {"gate": read.gate, "plate": plate.plate, "reason": why}
+        )
         return True
 
     def _direction(self, gate: Mapping[str, Any], read: PlateRead) -> Direction:
@@ -229,7 +281,9 @@ class ParkingModule:
             return Direction.OUT
         return read.direction or Direction.IN
 
-    def _context(self, gate: str, direction: Direction, plate: Plate, at: datetime) -> GateDecisionContext:
+    def _context(
+        self, gate: str, direction: Direction, plate: Plate, at: datetime
+    ) -> GateDecisionContext:
         key = plate.plate
         household = self.residents.get(key)
         category = "unknown"
@@ -241,7 +295,10 @@ class ParkingModule:
             category = "resident"
         else:
             for visitor_pass in self.passes:
-                if visitor_pass["plate"] == key and visitor_pass["valid_from"] <= at <= visitor_pass["valid_until"]:
+                if (
+                    visitor_pass["plate"] == key
+                    and visitor_pass["valid_from"] <= at <= visitor_pass["valid_until"]
+                ):
                     category = "visitor_pass"
                     household = visitor_pass["host"]
                     break
@@ -252,7 +309,9 @@ class ParkingModule:
         closed = self.recently_closed.get(key)
         if closed is not None and at - closed[0] <= self.config["exit_grace"]:
             extra["recently_paid"] = True
-        return GateDecisionContext(gate, direction, at, category, household, session, fee_due, extra)
+        return GateDecisionContext(
+            gate, direction, at, category, household, session, fee_due, extra
+        )
 
     def fee_for(self, session: ParkingSession, exited_at: datetime) -> int:
         """What a session costs if it ends at ``exited_at`` (through the fee policy hook)."""
@@ -263,8 +322,15 @@ class ParkingModule:
 
     # -- entry and exit ----------------------------------------------------------------
 
-    def _entry(self, gate: str, plate: Plate, context: GateDecisionContext, verdict: Verdict,
-               reason: str, at: datetime) -> None:
+    def _entry(
+        self,
+        gate: str,
+        plate: Plate,
+        context: GateDecisionContext,
+        verdict: Verdict,
+        reason: str,
+        at: datetime,
+    ) -> None:
         if verdict is not Verdict.OPEN:
             return
         if plate.plate not in self.sessions:
@@ -278,21 +344,48 @@ class ParkingModule:
                 category=context.category,
             )
             self._save(session)
-            self.hub.bus.fire("parking.session_opened", {"plate": plate.plate, "gate": gate,
-                                                         "session": session.session_id, "category": context.category})
+            self.hub.bus.fire(
+                "parking.session_opened",
+                {
+                    "plate": plate.plate,
+                    "gate": gate,
+                    "session": session.session_id,
+                    "category": context.category,
+                },
+            )
             self._publish_occupancy()
         self.send_barrier(gate, "open", plate.plate, reason)
 
-    def _exit(self, gate: str, plate: Plate, context: GateDecisionContext, verdict: Verdict,
-              reason: str, at: datetime) -> None:
+    def _exit(
+        self,
+        gate: str,
+        plate: Plate,
+        context: GateDecisionContext,
+        verdict: Verdict,
+        reason: str,
+        at: datetime,
+    ) -> None:
         session = context.open_session
         if session is not None and context.fee_due_fen > 0 and verdict is not Verdict.OPEN:
             minutes = _minutes(session.entered_at, at)
-            held = replace(session, state="awaiting_payment", exit_gate=gate, exited_at=at,
-                           fee_fen=context.fee_due_fen + session.paid_fen)
+            held = replace(
+                session,
+                state="awaiting_payment",
+                exit_gate=gate,
+                exited_at=at,
+                fee_fen=context.fee_due_fen + session.paid_fen,
+            )
             self._save(held)
-            self.hub.bus.fire("parking.fee_due", {"plate": plate.plate, "gate": gate, "minutes": minutes,
-                                                  "fee_fen": context.fee_due_fen, "session": session.session_id})
+            self.hub.bus.fire(
+                "parking.fee_due",
+                {
+                    "plate": plate.plate,
+                    "gate": gate,
+                    "minutes": minutes,
+                    "fee_fen": context.fee_due_fen,
+                    "session": session.session_id,
+                },
+            )
             return
         if verdict is not Verdict.OPEN:
             return
@@ -302,26 +395,49 @@ class ParkingModule:
 
     def _close(self, session: ParkingSession, gate: str, at: datetime) -> None:
         exited_at = session.exited_at or at
-        fee = session.fee_fen if session.state == "awaiting_payment" else self.fee_for(session, exited_at)
-        closed = replace(session, state="closed", exit_gate=session.exit_gate or gate, exited_at=exited_at, fee_fen=fee)
+        fee = (
+            session.fee_fen
+            if session.state == "awaiting_payment"
+            else self.fee_for(session, exited_at)
+        )
+        closed = replace(
+            session,
+            state="closed",
+            exit_gate=session.exit_gate or gate,
+            exited_at=exited_at,
+            fee_fen=fee,
+        )
         self.sessions.pop(session.plate, None)
         store = self.hub.store
         store.delete(OPEN_SESSIONS, session.session_id)
         store.put(CLOSED_SESSIONS, session.session_id, _session_row(closed), at)
         self.recently_closed[session.plate] = (at, gate)
         minutes = _minutes(closed.entered_at, exited_at)
-        self.hub.bus.fire("parking.session_closed", {"plate": session.plate, "minutes": minutes, "fee_fen": fee,
-                                                     "paid_fen": closed.paid_fen, "gate": closed.exit_gate,
-                                                     "session": session.session_id})
+        self.hub.bus.fire(
+            "parking.session_closed",
+            {
+                "plate": session.plate,
+                "minutes": minutes,
+                "fee_fen": fee,
+                "paid_fen": closed.paid_fen,
+                "gate": closed.exit_gate,
+                "session": session.session_id,
+            },
+        )
         self._publish_occupancy()
 
     def _save(self, session: ParkingSession) -> None:
         self.sessions[session.plate] = session
-        self.hub.store.put(OPEN_SESSIONS, session.session_id, _session_row(session), self.hub.clock.now())
+        self.hub.store.put(
+            OPEN_SESSIONS, session.session_id, _session_row(session), self.hub.clock.now()
+        )
 
     def _publish_occupancy(self) -> None:
-        self.hub.states.set("sensor.parking_open_sessions", str(len(self.sessions)),
-                            {"unit_of_measurement": "vehicles"})
+        self.hub.states.set(
+            "sensor.parking_open_sessions",
+            str(len(self.sessions)),
+            {"unit_of_measurement": "vehicles"},
+        )
 
     def _raise_review(self, gate: str, plate: Plate, reason: str, issues: list[str]) -> None:
         shown = plate.plate or plate.raw
@@ -332,8 +448,13 @@ class ParkingModule:
             f"gate {gate}: {mask_plate(shown) if plate.plate else shown!r} needs a guard ({reason})",
             source="parking",
             dedupe_key=f"parking.review:{gate}:{shown}",
-            data={"gate": gate, "plate": plate.plate, "raw": plate.raw, "candidate": plate.candidate,
-                  "issues": issues},
+            data={
+                "gate": gate,
+                "plate": plate.plate,
+                "raw": plate.raw,
+                "candidate": plate.candidate,
+                "issues": issues,
+            },
         )
 
     # -- barrier -----------------------------------------------------------------------
@@ -342,10 +463,18 @@ class ParkingModule:
         """Send a barrier command to a gate's adapter (never while replaying)."""
         now = self.hub.clock.now()
         sequence = self.hub.store.next_sequence("parking.command")
-        command = BarrierCommand(gate=gate, action=action, command_id=f"{gate}-{sequence}", issued_at=now,
-                                 plate=plate, reason=reason)
-        self.hub.bus.fire("parking.barrier", {"gate": gate, "action": action, "command_id": command.command_id,
-                                              "plate": plate})
+        command = BarrierCommand(
+            gate=gate,
+            action=action,
+            command_id=f"{gate}-{sequence}",
+            issued_at=now,
+            plate=plate,
+            reason=reason,
+        )
+        self.hub.bus.fire(
+            "parking.barrier",
+            {"gate": gate, "action": action, "command_id": command.command_id, "plate": plate},
+        )
         adapter = self.adapters.get(gate)
         if adapter is not None and not self.hub.replaying:
             self.hub.create_task(self._deliver(adapter, command), name=f"barrier {gate}")
@@ -355,12 +484,19 @@ class ParkingModule:
         try:
             await adapter.send(command)
         except Exception as err:
-            _LOGGER.error("barrier command %s to gate %s failed: %s", command.command_id, command.gate, err)
-            self.hub.bus.fire("parking.barrier_failed", {"gate": command.gate, "command_id": command.command_id,
-                                                         "error": str(err)})
+            _LOGGER.error(
+                "barrier command %s to gate %s failed: %s", command.command_id, command.gate, err
+            )
+            self.hub.bus.fire(
+                "parking.barrier_failed",
+                {"gate": command.gate, "command_id": command.command_id, "error": str(err)},
+            )
             self.hub.incidents.raise_incident(
-                "parking.barrier_failed", Severity.CRITICAL, f"gate:{command.gate}",
-                f"gate {command.gate} did not take command {command.action}: {err}", source="parking",
+                "parking.barrier_failed",
+                Severity.CRITICAL,
+                f"gate:{command.gate}",
+                f"gate {command.gate} did not take command {command.action}: {err}",
+                source="parking",
                 dedupe_key=f"parking.barrier_failed:{command.gate}",
             )
 
@@ -379,10 +515,23 @@ class ParkingModule:
             raise ParkingError(f"{amount} fen is less than the {due} fen due for {mask_plate(key)}")
         paid = replace(session, paid_fen=session.paid_fen + amount, fee_fen=due + session.paid_fen)
         self._save(paid)
-        self.hub.store.audit(now, call.user or "hub", "parking.pay", paid.session_id,
-                             {"amount_fen": amount, "method": call.data["method"]})
-        self.hub.bus.fire("parking.payment", {"plate": key, "amount_fen": amount, "method": call.data["method"],
-                                              "session": paid.session_id, "by": call.user})
+        self.hub.store.audit(
+            now,
+            call.user or "hub",
+            "parking.pay",
+            paid.session_id,
+            {"amount_fen": amount, "method": call.data["method"]},
+        )
+        self.hub.bus.fire(
+            "parking.payment",
+            {
+                "plate": key,
+                "amount_fen": amount,
+                "method": call.data["method"],
+                "session": paid.session_id,
+                "by": call.user,
+            },
+        )
         result = {"session": paid.session_id, "paid_fen": amount}
         if paid.state == "awaiting_payment" and paid.exit_gate:
             gate = paid.exit_gate
@@ -395,9 +544,16 @@ class ParkingModule:
         gate = call.data["gate"]
         if gate not in self.gates:
             raise ParkingError(f"no gate {gate!r} (gates: {', '.join(self.gates)})")
-        self.hub.store.audit(self.hub.clock.now(), call.user or "hub", "parking.open_barrier", gate,
-                             {"reason": call.data["reason"], "plate": call.data.get("plate", "")})
-        command = self.send_barrier(gate, "open", call.data.get("plate", ""), f"guard override: {call.data['reason']}")
+        self.hub.store.audit(
+            self.hub.clock.now(),
+            call.user or "hub",
+            "parking.open_barrier",
+            gate,
+            {"reason": call.data["reason"], "plate": call.data.get("plate", "")},
+        )
+        command = self.send_barrier(
+            gate, "open", call.data.get("plate", ""), f"guard override: {call.data['reason']}"
+        )
         return {"command_id": command.command_id}
 
     def _add_pass(self, call: Any) -> dict[str, Any]:
@@ -407,18 +563,36 @@ class ParkingModule:
         data["plate"] = self._key(data["plate"])
         self.passes.append(data)
         key = f"{data['plate']}@{data['valid_from'].isoformat()}"
-        self.hub.store.put(PASSES, key, {**data, "valid_from": data["valid_from"].isoformat(),
-                                         "valid_until": data["valid_until"].isoformat()}, self.hub.clock.now())
-        self.hub.store.audit(self.hub.clock.now(), call.user or "hub", "parking.add_visitor_pass", data["plate"],
-                             {"host": data["host"]})
+        self.hub.store.put(
+            PASSES,
+            key,
+            {
+                **data,
+                "valid_from": data["valid_from"].isoformat(),
+                "valid_until": data["valid_until"].isoformat(),
+            },
+            self.hub.clock.now(),
+        )
+        self.hub.store.audit(
+            self.hub.clock.now(),
+            call.user or "hub",
+            "parking.add_visitor_pass",
+            data["plate"],
+            {"host": data["host"]},
+        )
         return {"plate": data["plate"]}
 
     def _block(self, call: Any) -> dict[str, Any]:
         key = self._key(call.data["plate"])
         self.blocked[key] = call.data["reason"]
         self.hub.store.put(BLOCKS, key, {"reason": call.data["reason"]}, self.hub.clock.now())
-        self.hub.store.audit(self.hub.clock.now(), call.user or "hub", "parking.block_plate", key,
-                             {"reason": call.data["reason"]})
+        self.hub.store.audit(
+            self.hub.clock.now(),
+            call.user or "hub",
+            "parking.block_plate",
+            key,
+            {"reason": call.data["reason"]},
+        )
         return {"plate": key}
 
     def _unblock(self, call: Any) -> dict[str, Any]:
@@ -426,7 +600,9 @@ class ParkingModule:
         if self.blocked.pop(key, None) is None:
             raise ParkingError(f"{mask_plate(key)} is not on the block list")
         self.hub.store.delete(BLOCKS, key)
-        self.hub.store.audit(self.hub.clock.now(), call.user or "hub", "parking.unblock_plate", key, {})
+        self.hub.store.audit(
+            self.hub.clock.now(), call.user or "hub", "parking.unblock_plate", key, {}
+        )
         return {"plate": key}
 
 
@@ -434,12 +610,17 @@ PAY_SCHEMA = vol.Schema(
     {
         vol.Required("plate"): cv.plate_string,
         vol.Optional("amount_fen"): cv.money_fen,
-        vol.Optional("method", default="cash"): vol.In(["cash", "wechat", "alipay", "card", "other"]),
+        vol.Optional("method", default="cash"): vol.In(
+            ["cash", "wechat", "alipay", "card", "other"]
+        ),
     }
 )
 OVERRIDE_SCHEMA = vol.Schema(
-    {vol.Required("gate"): str, vol.Required("reason"): vol.All(str, vol.Length(min=3)),
-     vol.Optional("plate", default=""): str}
+    {
+        vol.Required("gate"): str,
+        vol.Required("reason"): vol.All(str, vol.Length(min=3)),
+        vol.Optional("plate", default=""): str,
+    }
 )
 PASS_SCHEMA = vol.Schema(
     {
@@ -449,14 +630,22 @@ PASS_SCHEMA = vol.Schema(
         vol.Required("valid_until"): _aware_datetime,
     }
 )
-BLOCK_SCHEMA = vol.Schema({vol.Required("plate"): cv.plate_string, vol.Optional("reason", default=""): str})
+BLOCK_SCHEMA = vol.Schema(
+    {vol.Required("plate"): cv.plate_string, vol.Optional("reason", default=""): str}
+)
 UNBLOCK_SCHEMA = vol.Schema({vol.Required("plate"): cv.plate_string})
 
 
-def default_verdict(read: PlateRead, plate: Plate, context: GateDecisionContext) -> tuple[Verdict, str]:
+def default_verdict(
+    read: PlateRead, plate: Plate, context: GateDecisionContext
+) -> tuple[Verdict, str]:
     """The estate-neutral gate policy (see ``estatehub_parking_verdict``)."""
     if context.category == "blocked":
-        return Verdict.DENY, "blocked" + (f": {context.extra.get('blocked_reason')}" if context.extra.get("blocked_reason") else "")
+        return Verdict.DENY, "blocked" + (
+            f": {context.extra.get('blocked_reason')}"
+            if context.extra.get("blocked_reason")
+            else ""
+        )
     if not plate.valid or plate.kind is PlateKind.INVALID:
         first = plate.issues[0] if plate.issues else "plate not recognised"
         return Verdict.REVIEW, first

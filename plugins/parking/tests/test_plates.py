@@ -101,7 +101,9 @@ def test_heilongjiang_plate_is_not_mistaken_for_a_black_prefix() -> None:
 def test_colour_prefix_disagreeing_with_reported_colour_is_an_issue_not_a_rejection() -> None:
     plate = normalise_plate("黄苏A8HK52", reported_colour="blue")
     assert (plate.kind, plate.valid) == (PlateKind.ORDINARY, True)
-    assert plate.issues == ("colour prefix 黄 (yellow) disagrees with reported plate colour 'blue'",)
+    assert plate.issues == (
+        "colour prefix 黄 (yellow) disagrees with reported plate colour 'blue'",
+    )
 
 
 def test_blue_prefix_on_new_energy_plate_is_recorded_as_suspicious() -> None:
@@ -202,7 +204,12 @@ def test_traditional_characters_from_ocr_are_simplified_and_recorded(
     raw: str, expected: str, kind: PlateKind, change: str
 ) -> None:
     plate = normalise_plate(raw)
-    assert (plate.plate, plate.kind, plate.valid, plate.changes) == (expected, kind, True, (change,))
+    assert (plate.plate, plate.kind, plate.valid, plate.changes) == (
+        expected,
+        kind,
+        True,
+        (change,),
+    )
     assert plate.raw == raw
 
 
@@ -289,10 +296,26 @@ def test_empty_input_and_vendor_placeholders_are_invalid_with_empty_plate(
         ("沪A1234", "wrong length: 6 characters (ordinary plates have 7, new-energy plates 8)"),
         ("沪A1234567", "wrong length: 9 characters (ordinary plates have 7, new-energy plates 8)"),
         ("沪A12#45", "serial '12#45' may only contain digits and letters A–Z"),
-        ("沪AX12345", "3rd character 'X' is not an allowed small new-energy letter (D, F; see small_nev_letters)"),
-        ("沪A12345X", "8th character 'X' is not an allowed large new-energy letter (D, F; see large_nev_letters)"),
-        ("沪AD1A2B3", "small new-energy plates are a province, a letter, D, F, a letter or digit and 4 digits"),
-        ("沪A1D2345", "8-character plate matches neither new-energy pattern (small: letter, letter or digit, 4 digits; large: 5 digits, letter)"),
+        (
+            "沪AX12345",
+            "3rd character 'X' is not an allowed small new-energy letter "
+            "(D, F; see small_nev_letters)",
+        ),
+        (
+            "沪A12345X",
+            "8th character 'X' is not an allowed large new-energy letter "
+            "(D, F; see large_nev_letters)",
+        ),
+        (
+            "沪AD1A2B3",
+            "small new-energy plates are a province, a letter, D, F, a letter or digit "
+            "and 4 digits",
+        ),
+        (
+            "沪A1D2345",
+            "8-character plate matches neither new-energy pattern "
+            "(small: letter, letter or digit, 4 digits; large: 5 digits, letter)",
+        ),
         ("沪B1234领", "consulate plates are a province, A, 4 digits and 领"),
         ("沪AC123领", "consulate plates are a province, A, 4 digits and 领"),
         ("沪Z1234港", "港 plates are 粤Z, 4 digits or letters and 港"),
@@ -300,7 +323,7 @@ def test_empty_input_and_vendor_placeholders_are_invalid_with_empty_plate(
         ("沪A12345警", "police plates are a province, a letter, 4 digits or letters and 警"),
         ("使01457", "embassy plates are 使 followed by 6 digits"),
     ],
-)  # fmt: skip
+)
 def test_malformed_plate_is_invalid_with_a_clear_issue(raw: str, issue: str) -> None:
     plate = normalise_plate(raw)
     assert (plate.plate, plate.kind, plate.valid, plate.issues) == (
@@ -313,7 +336,15 @@ def test_malformed_plate_is_invalid_with_a_clear_issue(raw: str, issue: str) -> 
 
 @pytest.mark.parametrize(
     "raw",
-    ["沪A1234试", "沪A12345超", "沪A1234应急", "沪A12345临", "WJ01警1234", "Temporary", "民航A1234"],
+    [
+        "沪A1234试",
+        "沪A12345超",
+        "沪A1234应急",
+        "沪A12345临",
+        "WJ01警1234",
+        "Temporary",
+        "民航A1234",
+    ],
 )
 def test_special_plates_go_to_manual_review(raw: str) -> None:
     plate = normalise_plate(raw)
@@ -362,7 +393,9 @@ def test_estate_that_allows_letter_a_accepts_it_with_a_note_and_a_log(
 def test_estate_rules_restricting_provinces() -> None:
     rules = PlateRules(provinces=frozenset("沪苏浙皖"))
     assert normalise_plate("苏A8HK52", rules=rules).valid is True
-    assert normalise_plate("京B12345", rules=rules).issues == ("unknown province abbreviation '京'",)
+    assert normalise_plate("京B12345", rules=rules).issues == (
+        "unknown province abbreviation '京'",
+    )
 
 
 @pytest.mark.parametrize(
@@ -429,7 +462,7 @@ def _full_width(text: str) -> str:
 def camera_strings(draw: st.DrawFn) -> str:
     """Plate-like strings with the noise cameras and people add."""
     prefix = draw(st.sampled_from(["", *COLOUR_WORDS]))
-    province = draw(st.sampled_from(sorted(PROVINCES) + ["使", "港", "X"]))
+    province = draw(st.sampled_from([*sorted(PROVINCES), "使", "港", "X"]))
     letter = draw(st.sampled_from(_SERIAL_CHARS + "ab"))
     serial = draw(st.text(alphabet=_SERIAL_CHARS + "io", min_size=3, max_size=7))
     suffix = draw(st.sampled_from(["", "", "警", "学", "學", "挂", "领", "領", "港", "澳", "试"]))

@@ -83,7 +83,9 @@ def test_deducting_free_minutes_saves_a_unit_on_a_75_minute_stay() -> None:
     # not deducted: 75 min → ceil(75/60) = 2 units × 500 = 1000
     assert parking_fee(at(2, 10), at(2, 11, 15), DEFAULT).fee_fen == 1000
     # deducted: 75 − 15 = 60 min → 1 unit × 500 = 500
-    assert parking_fee(at(2, 10), at(2, 11, 15), replace(DEFAULT, free_deducted=True)).fee_fen == 500
+    assert (
+        parking_fee(at(2, 10), at(2, 11, 15), replace(DEFAULT, free_deducted=True)).fee_fen == 500
+    )
 
 
 # --- day and night ----------------------------------------------------------------------
@@ -341,13 +343,26 @@ def test_default_tariff_is_sound() -> None:
         ({"day_rate_fen": -1}, "day_rate_fen must be a whole number of fen ≥ 0, got -1"),
         ({"night_rate_fen": 2.5}, "night_rate_fen must be a whole number of fen ≥ 0, got 2.5"),
         ({"day_rate_fen": True}, "day_rate_fen must be a whole number of fen ≥ 0, got True"),
-        ({"daily_cap_fen": -100}, "daily_cap_fen must be empty or a whole number of fen ≥ 0, got -100"),
-        ({"cap_period": "weekly"}, "cap_period must be one of calendar_day, rolling_24h, got 'weekly'"),
-        ({"night_starts": time(8)}, "day_starts and night_starts must differ (both are 08:00); there would be no day or no night"),
+        (
+            {"daily_cap_fen": -100},
+            "daily_cap_fen must be empty or a whole number of fen ≥ 0, got -100",
+        ),
+        (
+            {"cap_period": "weekly"},
+            "cap_period must be one of calendar_day, rolling_24h, got 'weekly'",
+        ),
+        (
+            {"night_starts": time(8)},
+            "day_starts and night_starts must differ (both are 08:00); "
+            "there would be no day or no night",
+        ),
         ({"day_starts": "08:00"}, "day_starts must be a time of day, got '08:00'"),
-        ({"night_starts": time(20, tzinfo=UTC)}, "night_starts must be a local wall-clock time without a time zone, got 20:00:00+00:00"),
+        (
+            {"night_starts": time(20, tzinfo=UTC)},
+            "night_starts must be a local wall-clock time without a time zone, got 20:00:00+00:00",
+        ),
     ],
-)  # fmt: skip
+)
 def test_check_tariff_names_each_problem(changes: dict[str, object], problem: str) -> None:
     assert check_tariff(replace(DEFAULT, **changes)) == [problem]
 

@@ -1,0 +1,5 @@
+"""``python -m estatehub`` runs the command line."""
+
+from .cli import main
+
+main()

@@ -1,0 +1,1 @@
+"""Helpers for testing estatehub and its plugins (a throw-away Mosquitto broker, …)."""
