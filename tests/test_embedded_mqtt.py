@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import AsyncIterator
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -16,7 +17,9 @@ from estatehub.transports.topics import InvalidTopicError
 
 AT = datetime(2026, 3, 1, 8, 15, 2, tzinfo=ZoneInfo("Asia/Shanghai"))
 SMOKE_TOPIC = "zigbee2mqtt/b3-1202-smoke"
-SMOKE_ALARM = b'{"smoke":true,"battery_low":false,"linkquality":26,"last_seen":"2019-06-24T15:30:53.312Z"}'
+SMOKE_ALARM = (
+    b'{"smoke":true,"battery_low":false,"linkquality":26,"last_seen":"2019-06-24T15:30:53.312Z"}'
+)
 SMOKE_CLEAR = b'{"battery":"100.00","voltage":3055,"linkquality":60,"smoke":false}'
 
 
@@ -27,14 +30,16 @@ async def settle(rounds: int = 5) -> None:
 
 
 @pytest.fixture
-async def broker() -> EmbeddedMqtt:
+async def broker() -> AsyncIterator[EmbeddedMqtt]:
     embedded = EmbeddedMqtt(now=lambda: AT)
     await embedded.start()
     yield embedded
     await embedded.stop()
 
 
-async def test_smoke_states_arrive_in_publish_order_with_the_hub_clock(broker: EmbeddedMqtt) -> None:
+async def test_smoke_states_arrive_in_publish_order_with_the_hub_clock(
+    broker: EmbeddedMqtt,
+) -> None:
     seen: list[MqttMessage] = []
     broker.subscribe("zigbee2mqtt/+", seen.append)
 
@@ -160,7 +165,9 @@ async def test_rejected_payload_is_reported_and_the_next_one_still_arrives(
     await broker.publish(SMOKE_TOPIC, SMOKE_ALARM)
     await settle()
 
-    assert rejected == [(MqttMessage(SMOKE_TOPIC, b"online", AT, 1, False), "payload is not a JSON object")]
+    assert rejected == [
+        (MqttMessage(SMOKE_TOPIC, b"online", AT, 1, False), "payload is not a JSON object")
+    ]
     assert parsed == [SMOKE_ALARM]
     assert broker.stats.rejected == 1
     assert broker.stats.dispatched == 1

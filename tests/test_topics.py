@@ -64,7 +64,11 @@ def test_publishing_to_a_wildcard_topic_is_refused() -> None:
 
 
 def test_real_device_topics_are_valid_topic_names() -> None:
-    for topic in ("zigbee2mqtt/b3-1202-smoke", "tele/lamp-7/STATE", "homeassistant/lock/gate/config"):
+    for topic in (
+        "zigbee2mqtt/b3-1202-smoke",
+        "tele/lamp-7/STATE",
+        "homeassistant/lock/gate/config",
+    ):
         validate_topic(topic)
 
 
@@ -163,7 +167,9 @@ def _filters(draw: st.DrawFn) -> str:
 
 @settings(max_examples=300, deadline=None)
 @given(filters=st.lists(_filters(), min_size=1, max_size=8), topics=st.lists(_topics, max_size=8))
-def test_index_agrees_with_topic_matches_for_any_filters(filters: list[str], topics: list[str]) -> None:
+def test_index_agrees_with_topic_matches_for_any_filters(
+    filters: list[str], topics: list[str]
+) -> None:
     index: TopicIndex[int] = TopicIndex()
     for number, topic_filter in enumerate(filters):
         validate_filter(topic_filter)

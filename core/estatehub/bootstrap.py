@@ -12,7 +12,15 @@ from typing import Any
 
 import voluptuous as vol
 
-from .config import ConfigError, ConfigIssue, EstateConfig, load_estate_config, position, validate
+from .config import (
+    ConfigError,
+    ConfigIssue,
+    EstateConfig,
+    load_estate_config,
+    load_yaml,
+    position,
+    validate,
+)
 from .plugins import PluginManager
 
 
@@ -64,8 +72,9 @@ def plugins_for_config(path: Path) -> PluginManager:
 def load_config(path: Path, plugins: PluginManager) -> EstateConfig:
     """Load and validate an estate config against the loaded plugins' schemas.
 
-    Raises :class:`ConfigError` listing every problem, including each device's adapter
-    options checked against its adapter's schema.
+    Raises :class:`ConfigError` listing every problem: the core sections, every module's
+    schema, and each device's adapter options checked against its adapter's schema (also
+    when other parts of the file are wrong, so one run shows everything to fix).
     """
     regs = plugins.registrations()
     module_schemas = {
@@ -76,43 +85,67 @@ def load_config(path: Path, plugins: PluginManager) -> EstateConfig:
     }
     section_schemas = {name: spec.schema for name, spec in regs.sections.items()}
     always_on = [name for name, spec in regs.subsystems.items() if spec.always_on]
-    config = load_estate_config(path, module_schemas, section_schemas, always_on)
     issues: list[ConfigIssue] = []
-    for name, module_config in config.modules.items():
+    config: EstateConfig | None = None
+    try:
+        config = load_estate_config(path, module_schemas, section_schemas, always_on)
+        raw, modules = config.raw, config.modules
+    except ConfigError as err:
+        issues.extend(err.issues)
+        try:
+            raw = load_yaml(path)
+        except ConfigError:
+            raise err from None
+        modules = raw.get("modules") if isinstance(raw, Mapping) else None
+        if not isinstance(modules, Mapping):
+            raise
+    for name, module_config in modules.items():
         spec = regs.subsystems.get(name)
-        if spec is None or spec.adapter_slots is None:
+        if spec is None or spec.adapter_slots is None or not isinstance(module_config, Mapping):
             continue
-        for slot in spec.adapter_slots(module_config):
-            where = ("modules", name, *slot.path)
-            raw_entry = _walk(config.raw, where)
-            adapter = regs.adapters.get((name, slot.adapter))
-            if adapter is None:
-                known = sorted(n for (s, n) in regs.adapters if s == name)
-                file, line = _where(raw_entry, "adapter", config)
-                issues.append(
-                    ConfigIssue(
-                        file,
-                        line,
-                        (*where, "adapter"),
-                        f"no {name} adapter {slot.adapter!r} is installed "
-                        f"(installed: {', '.join(known) or 'none'})",
-                    )
-                )
-                continue
-            if adapter.options_schema is None:
-                continue
-            raw_options = _walk(raw_entry, ("options",)) if raw_entry is not None else None
-            data = raw_options if isinstance(raw_options, Mapping) else dict(slot.options)
-            if "kind" in slot.options and "kind" not in data:
-                data = {**data, "kind": slot.options["kind"]}
-            _, found = validate(data, _schema(adapter.options_schema), (*where, "options"))
-            if found and raw_options is None:
-                file, line = _where(raw_entry, None, config)
-                found = [ConfigIssue(file, line, i.path, i.message) for i in found]
-            issues.extend(found)
-    if issues:
-        raise ConfigError(tuple(sorted(issues, key=lambda i: (i.file, i.line or 0))))
+        try:
+            slots = list(spec.adapter_slots(module_config))
+        except Exception:  # a raw config the module schema already reported on
+            continue
+        for slot in slots:
+            issues.extend(_check_slot(name, slot, raw, regs, path))
+    if issues or config is None:
+        unique = {(i.file, i.line, i.path, i.message): i for i in issues}
+        raise ConfigError(
+            tuple(sorted(unique.values(), key=lambda i: (i.file, i.line or 0, str(i.path))))
+        )
     return config
+
+
+def _check_slot(name: str, slot: Any, raw: Any, regs: Any, path: Path) -> list[ConfigIssue]:
+    where = ("modules", name, *slot.path)
+    raw_entry = _walk(raw, where)
+    adapter = regs.adapters.get((name, slot.adapter))
+    if adapter is None:
+        known = sorted(n for (s, n) in regs.adapters if s == name)
+        if not (isinstance(raw_entry, Mapping) and "adapter" in raw_entry):
+            # The module-wide default names it: report it once, there.
+            raw_entry, where = _walk(raw, ("modules", name)), ("modules", name)
+        file, line = _where(raw_entry, "adapter", path)
+        return [
+            ConfigIssue(
+                file,
+                line,
+                (*where, "adapter"),
+                f"no {name} adapter {slot.adapter!r} is installed (installed: {', '.join(known) or 'none'})",
+            )
+        ]
+    if adapter.options_schema is None:
+        return []
+    raw_options = _walk(raw_entry, ("options",)) if raw_entry is not None else None
+    data = raw_options if isinstance(raw_options, Mapping) else dict(slot.options)
+    if "kind" in slot.options and "kind" not in data:
+        data = {**data, "kind": slot.options["kind"]}
+    _, found = validate(data, _schema(adapter.options_schema), (*where, "options"))
+    if found and not isinstance(raw_options, Mapping):
+        file, line = _where(raw_entry, None, path)
+        found = [ConfigIssue(file, line, i.path, i.message) for i in found]
+    return list(found)
 
 
 def _schema(schema: Any) -> vol.Schema:
@@ -130,10 +163,10 @@ def _walk(node: Any, path: tuple[Any, ...]) -> Any:
     return node
 
 
-def _where(node: Any, key: str | None, config: EstateConfig) -> tuple[str, int | None]:
+def _where(node: Any, key: str | None, path: Path) -> tuple[str, int | None]:
     found = position(node, key) if node is not None else None
     if found is None and node is not None:
         found = position(node)
     if found is None:
-        return config.path.name, None
+        return path.name, None
     return found

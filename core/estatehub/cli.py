@@ -79,8 +79,13 @@ def check_config(config_path: Path) -> None:
     type=click.Path(path_type=Path),
     help="Honour this config's allow/block lists.",
 )
-def plugins_command(config_path: Path | None) -> None:
-    """List installed plugins: name, version, hooks and status."""
+@click.option(
+    "--json", "as_json", is_flag=True, help="Print JSON instead of a table (for scripts)."
+)
+def plugins_command(config_path: Path | None, as_json: bool) -> None:
+    """List installed plugins: name, version, status, what they provide and their hooks."""
+    import json
+
     from .bootstrap import load_plugins, plugins_for_config
 
     try:
@@ -88,22 +93,45 @@ def plugins_command(config_path: Path | None) -> None:
         regs = plugins.registrations()
     except EstatehubError as err:
         _fail(str(err))
-    table = Table(title="estatehub plugins")
-    for column in ("name", "version", "status", "provides", "hooks"):
-        table.add_column(column)
+    rows = []
     for info in plugins.plugins():
         provides = [
-            f"subsystem {n}"
-            for n, p in ((k[1], v) for k, v in regs.owner.items() if k[0] == "subsystem")
-            if p == info.name
+            f"subsystem {key[1]}"
+            for key, owner in regs.owner.items()
+            if key[0] == "subsystem" and owner == info.name
         ]
         provides += [
-            f"{k[0].split(':', 1)[1]} adapter {k[1]}"
-            for k, v in regs.owner.items()
-            if k[0].startswith("adapter:") and v == info.name
+            f"{key[0].split(':', 1)[1]} adapter {key[1]}"
+            for key, owner in regs.owner.items()
+            if key[0].startswith("adapter:") and owner == info.name
         ]
-        status = info.status + (f": {info.error}" if info.error else "")
-        table.add_row(info.name, info.version, status, "\n".join(provides), "\n".join(info.hooks))
+        provides += [
+            f"config section {key[1]}"
+            for key, owner in regs.owner.items()
+            if key[0] == "section" and owner == info.name
+        ]
+        rows.append(
+            {
+                "name": info.name,
+                "version": info.version,
+                "distribution": info.distribution,
+                "status": info.status,
+                "error": info.error,
+                "hooks": list(info.hooks),
+                "provides": provides,
+            }
+        )
+    if as_json:
+        click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
+        return
+    table = Table(title="estatehub plugins")
+    for column in ("name", "version", "status", "provides", "hooks"):
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        status = row["status"] + (f": {row['error']}" if row["error"] else "")
+        table.add_row(
+            row["name"], row["version"], status, "\n".join(row["provides"]), "\n".join(row["hooks"])
+        )
     Console().print(table)
 
 

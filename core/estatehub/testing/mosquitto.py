@@ -130,8 +130,9 @@ class Mosquitto:
                     f"mosquitto exited with code {self._process.returncode} while starting on "
                     f"port {self.port}; its log:\n{self.log_text()}"
                 )
-            with contextlib.suppress(OSError), socket.create_connection(
-                (self.host, self.port), timeout=0.5
+            with (
+                contextlib.suppress(OSError),
+                socket.create_connection((self.host, self.port), timeout=0.5),
             ):
                 return
             time.sleep(0.02)

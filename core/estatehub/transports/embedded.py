@@ -94,7 +94,9 @@ class EmbeddedMqtt(MqttTransportBase):
     def _filter_removed(self, topic_filter: str) -> None:
         """Nothing to tell a broker: the index is the broker."""
 
-    async def _send(self, topic: str, payload: bytes, qos: int, retain: bool, *, command: bool) -> None:
+    async def _send(
+        self, topic: str, payload: bytes, qos: int, retain: bool, *, command: bool
+    ) -> None:
         self._publish_now(topic, payload, qos, retain)
 
     def _publish_now(self, topic: str, payload: bytes, qos: int, retain: bool) -> None:

@@ -285,7 +285,9 @@ class MqttTransportBase(ABC):
         await self._send(topic, data, 1, False, command=True)
 
     @abstractmethod
-    async def _send(self, topic: str, payload: bytes, qos: int, retain: bool, *, command: bool) -> None:
+    async def _send(
+        self, topic: str, payload: bytes, qos: int, retain: bool, *, command: bool
+    ) -> None:
         """Hand one message to the broker (transport-specific)."""
 
     def _watch_command_topic(self, topic: str) -> None:
@@ -719,7 +721,7 @@ class AiomqttTransport(MqttTransportBase):
         if lost.done() and not lost.cancelled() and lost.exception() is not None:
             exc = lost.exception()
             cause = exc.__cause__ if exc is not None else None
-            return f"{exc}: {cause}" if cause else str(exc)
+            return f"connection lost: {cause or exc}"
         return None
 
     async def _restore_subscriptions(self, client: _IngestClient) -> None:
@@ -753,13 +755,17 @@ class AiomqttTransport(MqttTransportBase):
             return
         self._broker_qos[topic_filter] = subscription.qos
         wanted = [(topic_filter, subscription.qos)]
-        self._spawn(self._broker_call(client.subscribe(wanted), wanted), f"subscribe {topic_filter}")
+        self._spawn(
+            self._broker_call(client.subscribe(wanted), wanted), f"subscribe {topic_filter}"
+        )
 
     def _filter_removed(self, topic_filter: str) -> None:
         client = self._client
         if client is None or self._broker_qos.pop(topic_filter, None) is None:
             return
-        self._spawn(self._broker_call(client.unsubscribe(topic_filter), None), f"unsubscribe {topic_filter}")
+        self._spawn(
+            self._broker_call(client.unsubscribe(topic_filter), None), f"unsubscribe {topic_filter}"
+        )
 
     async def _broker_call(self, call: Coroutine[Any, Any, Any], wanted: Any) -> None:
         # aiomqtt hands the packet to paho in the coroutine's first step, and tasks take
@@ -780,7 +786,9 @@ class AiomqttTransport(MqttTransportBase):
 
     # -- publishing ------------------------------------------------------------------
 
-    async def _send(self, topic: str, payload: bytes, qos: int, retain: bool, *, command: bool) -> None:
+    async def _send(
+        self, topic: str, payload: bytes, qos: int, retain: bool, *, command: bool
+    ) -> None:
         client = self._client if self.state is ConnectionState.CONNECTED else None
         if client is None:
             if self.state is ConnectionState.STOPPED:

@@ -136,3 +136,28 @@ async def test_unacknowledged_smoke_incident_survives_a_restart_and_keeps_escala
         await e.advance(timedelta(minutes=2))
         assert e.events_of("incident.raised") == []
         assert e.events_of("incident.escalated")[0]["notify"] == ["property_desk"]
+
+
+async def test_smoke_alarm_with_a_garbage_battery_field_still_alarms_and_the_field_is_rejected(
+    tmp_path,
+):
+    async with estate(tmp_path) as e:
+        e.mqtt(TOPIC, b'{"smoke":true,"battery":"lots","linkquality":26}')
+        await e.settle()
+        assert [d["kind"] for d in e.events_of("incident.raised")] == ["smoke"]
+        rejected = e.events_of("transport.rejected")
+        assert len(rejected) == 1
+        assert (
+            "battery" in rejected[0]["reason"]
+            and "smoke state was still used" in rejected[0]["reason"]
+        )
+        attributes = e.hub.states.get("binary_sensor.b3_1202_smoke").attributes
+        assert attributes["link_quality"] == 26 and "battery_percent" not in attributes
+
+
+async def test_bad_smoke_value_itself_is_rejected_without_an_alarm(tmp_path):
+    async with estate(tmp_path) as e:
+        e.mqtt(TOPIC, b'{"smoke":"maybe"}')
+        await e.settle()
+        assert e.events_of("incident.raised") == []
+        assert "'smoke'" in e.events_of("transport.rejected")[0]["reason"]

@@ -119,4 +119,5 @@ PARKING_SCHEMA = vol.Schema(
 def adapter_slots(config: Mapping[str, Any]) -> Iterable[AdapterSlot]:
     """Where the parking config names adapters: one slot per gate."""
     for gate_id, gate in (config.get("gates") or {}).items():
-        yield AdapterSlot(("gates", gate_id), gate["adapter"], gate.get("options") or {})
+        if isinstance(gate, Mapping) and isinstance(gate.get("adapter"), str):
+            yield AdapterSlot(("gates", gate_id), gate["adapter"], gate.get("options") or {})

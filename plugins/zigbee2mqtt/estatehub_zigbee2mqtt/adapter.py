@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import voluptuous as vol
+from estatehub.exceptions import PayloadRejected
 from estatehub.hookspecs.home import (
     DetectorKind,
     DetectorReadingSink,
@@ -20,7 +21,7 @@ from estatehub.hookspecs.home import (
 )
 from estatehub.transports.base import MqttMessage, Unsubscribe
 
-from .payload import parse_availability, parse_state
+from .payload import parse_availability, parse_state_for_safety
 
 if TYPE_CHECKING:
     from estatehub.hub import Hub
@@ -143,7 +144,13 @@ class Zigbee2MqttDetector:
             unsubscribe()
 
     def _on_state(self, message: MqttMessage) -> None:
-        self._sink(parse_state(message, self.detector_id, self.kind))
+        reading, problems = parse_state_for_safety(message, self.detector_id, self.kind)
+        self._sink(reading)
+        if problems:
+            # Counted and reported like any rejection, after the hazard state went through.
+            raise PayloadRejected(
+                "; ".join(problems) + f" (the {self.kind.value} state was still used)"
+            )
 
     def _on_availability(self, message: MqttMessage) -> None:
         self._sink(parse_availability(message, self.detector_id))

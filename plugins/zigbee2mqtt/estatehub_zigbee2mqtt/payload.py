@@ -70,6 +70,44 @@ def parse_state(message: MqttMessage, detector: str, kind: DetectorKind) -> Dete
     )
 
 
+def parse_state_for_safety(
+    message: MqttMessage, detector: str, kind: DetectorKind
+) -> tuple[DetectorReading, list[str]]:
+    """Like :func:`parse_state`, but a bad secondary field never costs the hazard state.
+
+    Life safety first: ``{"smoke": true, "battery": "garbage"}`` must still raise the smoke
+    alarm. The hazard key (and the JSON itself) is parsed strictly; every other field that
+    fails is left out of the reading and its reason returned, for the caller to count.
+
+    :raises PayloadRejected: the payload is not a JSON object, or the hazard key is bad.
+    """
+    state = _json_object(message)
+    topic = message.topic
+    alarm = _flag(state, kind.value, topic)
+    problems: list[str] = []
+
+    def lenient(parse: Any, *args: Any) -> Any:
+        try:
+            return parse(*args)
+        except PayloadRejected as err:
+            problems.append(err.reason)
+            return None
+
+    reading = DetectorReading(
+        detector=detector,
+        received_at=message.received_at,
+        alarm=alarm,
+        battery_percent=lenient(_battery, state, topic),
+        battery_low=lenient(_flag, state, "battery_low", topic),
+        tamper=lenient(_flag, state, "tamper", topic),
+        device_time=lenient(_last_seen, state, topic),
+        link_quality=lenient(_link_quality, state, topic),
+        retained=message.retained,
+        vendor=VENDOR,
+    )
+    return reading, problems
+
+
 def parse_availability(message: MqttMessage, detector: str) -> DetectorReading:
     """Parse a message from ``<base_topic>/<friendly_name>/availability``.
 
