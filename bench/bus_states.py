@@ -32,6 +32,7 @@ MEMORY_STATE_COUNT = 100_000
 DEFAULT_N = 200_000
 DEFAULT_REPEAT = 3
 METRIC_KEYS = (
+    "python_calls_per_s",
     "events_per_s_1_callback",
     "events_per_s_10_callbacks",
     "events_per_s_10_coroutines",
@@ -155,10 +156,23 @@ async def run_memory_child() -> dict[str, Any]:
     return result
 
 
+def python_calls_per_s(calls: int = 1_000_000) -> float:
+    """Calibration: plain Python calls per second on this machine right now (as on the HA side)."""
+
+    def no_op(data: Any) -> None:
+        return None
+
+    started = time.perf_counter()
+    for i in range(calls):
+        no_op({"plate": PLATE, "n": i})
+    return calls / (time.perf_counter() - started)
+
+
 async def run_throughput_child(n: int) -> dict[str, Any]:
     """The four timed workloads, in the order ha_reference.py runs them."""
     hub, _ = await start_hub()
     result = {
+        "python_calls_per_s": python_calls_per_s(),
         "events_per_s_1_callback": await time_events(hub, n, 1, coroutines=False),
         "events_per_s_10_callbacks": await time_events(hub, n, 10, coroutines=False),
         "events_per_s_10_coroutines": await time_events(hub, n, 10, coroutines=True),

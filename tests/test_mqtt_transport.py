@@ -525,3 +525,24 @@ async def test_aiomqtt_internals_the_fast_path_relies_on_exist(
     assert paho_client.on_message == client._estatehub_on_message
     assert isinstance(paho_client._sock, _ReadBufferedSocket)  # our reader is installed
     assert paho_client.socket() is paho_client._sock
+
+
+async def test_transport_takes_the_estate_config_mqtt_settings(
+    mosquitto_broker: Mosquitto, prefix: str
+) -> None:
+    from estatehub.config import MqttSettings
+
+    settings = MqttSettings(
+        host=mosquitto_broker.host,
+        port=mosquitto_broker.port,
+        client_id=f"estate-hub-{uuid.uuid4().hex[:6]}",
+        reconnect_min=0.05,
+        reconnect_max=0.2,
+    )
+    seen: list[bytes] = []
+    async with AiomqttTransport(settings, now=lambda: AT) as transport:
+        transport.subscribe(f"{prefix}/bridge/state", lambda m: seen.append(m.payload))
+        await transport.wait_connected(5)
+        await wait_until(lambda: not transport._background)
+        await transport.publish(f"{prefix}/bridge/state", '{"state":"online"}')
+        await wait_until(lambda: seen == [b'{"state":"online"}'])
