@@ -12,7 +12,7 @@ import json
 import sqlite3
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -183,7 +183,7 @@ class Store:
             "INSERT INTO records (collection, key, updated_at, data) VALUES (?, ?, ?, ?) "
             "ON CONFLICT(collection, key) DO UPDATE SET updated_at=excluded.updated_at, "
             "data=excluded.data",
-            (collection, key, at.isoformat(), _dumps(data)),
+            (collection, key, _utc(at), _dumps(data)),
         )
 
     def get(self, collection: str, key: str) -> dict[str, Any] | None:
@@ -210,9 +210,14 @@ class Store:
         """Delete a collection's records last written before ``older_than`` (retention)."""
         cur = self.db.execute(
             "DELETE FROM records WHERE collection=? AND updated_at < ?",
-            (collection, older_than.isoformat()),
+            (collection, _utc(older_than)),
         )
         return cur.rowcount
+
+
+def _utc(at: datetime) -> str:
+    # Stored in UTC so that comparing the text compares the times, whatever the offset.
+    return at.astimezone(UTC).isoformat()
 
 
 def _default(value: Any) -> Any:

@@ -48,6 +48,8 @@ CLOSED_SESSIONS = "parking.closed"
 PASSES = "parking.passes"
 BLOCKS = "parking.blocked"
 SEEN_KEYS_KEPT = 4096
+REMEMBER_READS = timedelta(hours=1)  # how long a counted read is remembered for retransmissions
+RETENTION_CHECK = timedelta(hours=24)
 PAY_ROLES = frozenset({"admin", "operator", "guard"})
 
 
@@ -76,12 +78,13 @@ class ParkingModule:
             {**p, "plate": self._key(p["plate"])} for p in config.get("visitor_passes") or ()
         ]
         self.sessions: dict[str, ParkingSession] = {}
-        self.recently_closed: dict[str, tuple[datetime, str]] = {}
-        self._last_counted: dict[tuple[str, str], datetime] = {}
+        self.recently_closed: OrderedDict[str, tuple[datetime, str]] = OrderedDict()
+        self._last_counted: OrderedDict[tuple[str, str], datetime] = OrderedDict()
         self._seen_keys: OrderedDict[str, None] = OrderedDict()
         self.duplicates = 0
         self.skewed = 0
         self._unregister: list[Any] = []
+        self._retention_timer: Any = None
 
     def _key(self, raw: str) -> str:
         plate = normalise_plate(raw, None, self.rules)
@@ -158,9 +161,31 @@ class ParkingModule:
         ]
         if self.sessions:
             _LOGGER.info("parking: %d open sessions restored", len(self.sessions))
+        self.enforce_retention()
+
+    def enforce_retention(self) -> int:
+        """Delete closed sessions older than ``history_retention``; runs at start and daily.
+
+        Plates are personal data: the history of who parked when is kept only as long as
+        the estate configured, then it is gone (and the purge is audited, without plates).
+        """
+        now = self.hub.clock.now()
+        removed = self.hub.store.purge(CLOSED_SESSIONS, now - self.config["history_retention"])
+        if removed:
+            self.hub.store.audit(
+                now,
+                "parking",
+                "parking.retention",
+                CLOSED_SESSIONS,
+                {"removed": removed, "retention_days": self.config["history_retention"].days},
+            )
+        self._retention_timer = self.hub.clock.call_later(RETENTION_CHECK, self.enforce_retention)
+        return removed
 
     async def stop(self) -> None:
         """Stop the adapters and remove the services."""
+        if self._retention_timer is not None:
+            self._retention_timer.cancel()
         for remove in self._unregister:
             remove()
         self._unregister.clear()
@@ -262,10 +287,25 @@ class ParkingModule:
         if read.retransmission and last is not None:
             return self._count_duplicate(read, plate, "device retransmission")
         self._last_counted[key] = at
-        if len(self._last_counted) > SEEN_KEYS_KEPT:
-            oldest = min(self._last_counted, key=self._last_counted.__getitem__)
-            del self._last_counted[oldest]
+        self._last_counted.move_to_end(key)
+        self._forget_before(at)
         return False
+
+    def _forget_before(self, at: datetime) -> None:
+        # Both maps are in time order (oldest first), so pruning stops at the first entry
+        # still needed: O(1) per read, and memory bounded by an hour of traffic.
+        horizon = at - max(self.config["dedupe_window"], REMEMBER_READS)
+        while self._last_counted:
+            key, when = next(iter(self._last_counted.items()))
+            if when >= horizon:
+                break
+            del self._last_counted[key]
+        grace = at - self.config["exit_grace"]
+        while self.recently_closed:
+            plate, (when, _) = next(iter(self.recently_closed.items()))
+            if when >= grace:
+                break
+            del self.recently_closed[plate]
 
     def _count_duplicate(self, read: PlateRead, plate: Plate, why: str) -> bool:
         self.duplicates += 1
@@ -412,6 +452,7 @@ class ParkingModule:
         store.delete(OPEN_SESSIONS, session.session_id)
         store.put(CLOSED_SESSIONS, session.session_id, _session_row(closed), at)
         self.recently_closed[session.plate] = (at, gate)
+        self.recently_closed.move_to_end(session.plate)
         minutes = _minutes(closed.entered_at, exited_at)
         self.hub.bus.fire(
             "parking.session_closed",

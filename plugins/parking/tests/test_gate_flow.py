@@ -283,3 +283,34 @@ async def test_open_session_survives_a_restart_and_is_priced_after_it(tmp_path):
         plate(e, "south", "沪C5N728")
         await e.settle()
         assert e.events_of("parking.fee_due")[0]["fee_fen"] == 1500
+
+
+async def test_closed_sessions_are_kept_only_for_the_configured_retention(tmp_path):
+    async with estate(tmp_path, extra="history_retention: 30d") as e:
+        plate(e, "north", "沪A8K352")
+        await e.settle()
+        await e.advance(timedelta(hours=1))
+        plate(e, "south", "沪A8K352")
+        await e.settle()
+        assert len(list(e.hub.store.records("parking.closed"))) == 1
+        await e.advance(timedelta(days=29))
+        assert len(list(e.hub.store.records("parking.closed"))) == 1
+        await e.advance(timedelta(days=2))  # the daily check after day 30 removes it
+        assert list(e.hub.store.records("parking.closed")) == []
+        purge = [
+            a
+            for a in e.hub.store.audit_entries("parking.closed")
+            if a.action == "parking.retention"
+        ]
+        assert [(a.detail["removed"], a.detail["retention_days"]) for a in purge] == [(1, 30)]
+
+
+async def test_dedupe_memory_is_bounded_by_time_not_by_a_scan(tmp_path):
+    async with estate(tmp_path) as e:
+        module = e.hub.modules["parking"].module
+        for number in range(50):
+            plate(e, "north", f"沪C{number:05d}")
+            await e.settle()
+            await e.advance(timedelta(minutes=5))
+        # Only the last hour of reads is remembered (12 reads at 5-minute spacing, plus the edge).
+        assert len(module._last_counted) <= 13
