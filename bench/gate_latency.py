@@ -64,6 +64,7 @@ import re
 import secrets
 import shutil
 import signal
+import socket
 import statistics
 import subprocess
 import sys
@@ -333,10 +334,58 @@ def free_port() -> int:
     return pick()
 
 
-def cpu_seconds(pid: int) -> float:
-    """utime + stime of a process, from /proc/<pid>/stat."""
+def cpu_seconds(pid: int) -> tuple[float, float]:
+    """(utime, stime) of a process in seconds, from /proc/<pid>/stat."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    ticks = os.sysconf("SC_CLK_TCK")
+    return int(fields[11]) / ticks, int(fields[12]) / ticks
+
+
+class CpuMeter:
+    """CPU a process spends between construction and :meth:`stop`."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self.before = cpu_seconds(pid)
+        self.user = self.system = 0.0
+
+    def stop(self) -> CpuMeter:
+        """Take the second reading."""
+        after = cpu_seconds(self.pid)
+        self.user, self.system = after[0] - self.before[0], after[1] - self.before[1]
+        return self
+
+    def per_vehicle(self, vehicles: int) -> dict[str, float]:
+        """Milliseconds of CPU per vehicle, total and in the kernel."""
+        return {
+            "hub_cpu_ms_per_vehicle": round(1000 * (self.user + self.system) / vehicles, 3),
+            "hub_sys_ms_per_vehicle": round(1000 * self.system / vehicles, 3),
+        }
+
+
+def set_nodelay(sock: Any) -> None:
+    """Turn Nagle's algorithm off on a TCP socket (paho leaves it on)."""
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+
+# Written beside the what-if hub's config and put on its PYTHONPATH: paho opens its socket
+# with socket.create_connection, so this turns Nagle off on the hub's MQTT connection and
+# on nothing else (aiohttp sets TCP_NODELAY on its own sockets already).
+NODELAY_SITECUSTOMIZE = """\
+import socket
+
+_create_connection = socket.create_connection
+
+
+def create_connection(*args, **kwargs):
+    sock = _create_connection(*args, **kwargs)
+    if sock.family in (socket.AF_INET, socket.AF_INET6):
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    return sock
+
+
+socket.create_connection = create_connection
+"""
 
 
 def estate_config(
@@ -463,7 +512,7 @@ class ClosedLoop:
     latency_ns: list[int] = field(default_factory=list)
     request_ns: list[int] = field(default_factory=list)  # POST answered / PUBACK received
     command_first: int = 0  # commands that arrived before the request was answered
-    hub_cpu_s: float = 0.0
+    cpu: CpuMeter | None = None
 
     def report(self, request_name: str) -> dict[str, Any]:
         """The JSON figures of this run."""
@@ -473,9 +522,7 @@ class ClosedLoop:
             **summary_ms(self.latency_ns),
             request_name: summary_ms(self.request_ns),
             "command_before_answer_pct": round(100 * self.command_first / n, 1),
-            "hub_cpu_ms_per_vehicle": round(1000 * self.hub_cpu_s / n, 3)
-            if self.hub_cpu_s
-            else None,
+            **(self.cpu.per_vehicle(n) if self.cpu is not None else {}),
         }
 
 
@@ -516,7 +563,7 @@ async def open_loop(
         for index in cursor:  # one shared iterator: each vehicle is sent exactly once
             await send(index)
 
-    cpu_before = cpu_seconds(hub_pid)
+    cpu = CpuMeter(hub_pid)
     started = now_ns()
     await asyncio.gather(*(sender() for _ in range(concurrency)))
     all_sent = now_ns()
@@ -524,7 +571,7 @@ async def open_loop(
         await asyncio.wait_for(done, 30.0)
     except TimeoutError:
         raise BenchError(f"{what}: not every barrier command arrived within 30 s") from None
-    cpu = cpu_seconds(hub_pid) - cpu_before
+    cpu.stop()
     elapsed = (last_arrival() - started) / 1e9
     return {
         "vehicles": count,
@@ -532,8 +579,8 @@ async def open_loop(
         "elapsed_s": round(elapsed, 3),
         "vehicles_per_s": round(count / elapsed, 1),
         "sent_per_s": round(count / ((all_sent - started) / 1e9), 1),
-        "hub_cpu_ms_per_vehicle": round(1000 * cpu / count, 3),
-        "hub_cpu_share": round(cpu / elapsed, 2),
+        **cpu.per_vehicle(count),
+        "hub_cpu_share": round((cpu.user + cpu.system) / elapsed, 2),
     }
 
 
@@ -676,9 +723,9 @@ async def hikvision_phase(
             )
         else:
             async with py_spy_attached(settings, hub, profile) as spied:
-                cpu_before = cpu_seconds(hub.pid)
+                cpu = CpuMeter(hub.pid)
                 run = await closed_loop(len(pushes), http_sender(http, url, camera, pushes), name)
-                run.hub_cpu_s = cpu_seconds(hub.pid) - cpu_before
+                run.cpu = cpu.stop()
             result |= run.report("post_answered") | spied
         result["auth_challenges"] = camera.challenges - challenges_before
         result["distinct_plates_seen_by_hub"] = len(warm) + len(history) + len(measured)
@@ -797,9 +844,9 @@ async def mqtt_phase(
                 )
             else:
                 async with py_spy_attached(settings, hub, profile) as spied:
-                    cpu_before = cpu_seconds(hub.pid)
+                    cpu = CpuMeter(hub.pid)
                     run = await closed_loop(len(messages), mqtt_sender(controller, messages), name)
-                    run.hub_cpu_s = cpu_seconds(hub.pid) - cpu_before
+                    run.cpu = cpu.stop()
                 result |= run.report("puback") | spied
             result["distinct_plates_seen_by_hub"] = len(warm) + len(measured)
             return result
@@ -895,13 +942,13 @@ async def http_baseline(
         send = http_sender(http, url, camera, pushes)
         await closed_loop(settings.warmup, send, "http echo")
         challenges = camera.challenges
-        cpu_before = cpu_seconds(process.pid)
+        cpu = CpuMeter(process.pid)
 
         async def measured(index: int) -> tuple[int, int, asyncio.Future[int]]:
             return await send(settings.warmup + index)
 
         run = await closed_loop(settings.n, measured, "http echo")
-        run.hub_cpu_s = cpu_seconds(process.pid) - cpu_before
+        run.cpu = cpu.stop()
         return run.report("post_answered") | {"auth_challenges": camera.challenges - challenges}
 
 
@@ -918,9 +965,9 @@ async def mqtt_baseline(settings: Settings, broker_port: int) -> dict[str, Any]:
         rest = messages[probes:]
         await closed_loop(settings.warmup, mqtt_sender(controller, rest), "mqtt echo")
         rest = rest[settings.warmup :]
-        cpu_before = cpu_seconds(process.pid)
+        cpu = CpuMeter(process.pid)
         run = await closed_loop(settings.n, mqtt_sender(controller, rest), "mqtt echo")
-        run.hub_cpu_s = cpu_seconds(process.pid) - cpu_before
+        run.cpu = cpu.stop()
         return run.report("puback")
 
 

@@ -89,16 +89,18 @@ def load_config(path: Path, plugins: PluginManager) -> EstateConfig:
     config: EstateConfig | None = None
     try:
         config = load_estate_config(path, module_schemas, section_schemas, always_on)
-        raw, modules = config.raw, config.modules
+        raw = config.raw
+        modules: Mapping[str, Any] = config.modules
     except ConfigError as err:
         issues.extend(err.issues)
         try:
             raw = load_yaml(path)
         except ConfigError:
             raise err from None
-        modules = raw.get("modules") if isinstance(raw, Mapping) else None
-        if not isinstance(modules, Mapping):
+        found = raw.get("modules") if isinstance(raw, Mapping) else None
+        if not isinstance(found, Mapping):
             raise
+        modules = found
     for name, module_config in modules.items():
         spec = regs.subsystems.get(name)
         if spec is None or spec.adapter_slots is None or not isinstance(module_config, Mapping):

@@ -8,6 +8,7 @@ import signal
 import sys
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import click
 from rich.console import Console
@@ -93,7 +94,7 @@ def plugins_command(config_path: Path | None, as_json: bool) -> None:
         regs = plugins.registrations()
     except EstatehubError as err:
         _fail(str(err))
-    rows = []
+    rows: list[dict[str, Any]] = []
     for info in plugins.plugins():
         provides = [
             f"subsystem {key[1]}"

@@ -170,6 +170,7 @@ class YamlSecret(YamlStr):
     """
 
     __slots__ = ("__estatehub_secret__",)
+    __estatehub_secret__: str
 
     def __repr__(self) -> str:
         return f"<secret {self.__estatehub_secret__}>"
@@ -414,7 +415,7 @@ class _EstateLoader(_ParserBase):  # type: ignore[misc,valid-type]
 
     yaml_implicit_resolvers: ClassVar[dict[Any, list[tuple[str, re.Pattern[str]]]]] = {
         first: [(tag, rx) for tag, rx in resolvers if tag not in (_INT_TAG, _FLOAT_TAG)]
-        for first, resolvers in _ParserBase.yaml_implicit_resolvers.items()
+        for first, resolvers in _ParserBase.yaml_implicit_resolvers.items()  # type: ignore[attr-defined]
     }
 
     def __init__(

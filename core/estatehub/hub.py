@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from .hookspecs.base import Module
     from .plugins import PluginManager
     from .transports.capture import CaptureWriter
+    from .transports.mqtt import MqttTransportBase
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -71,7 +72,7 @@ class Hub:
         *,
         clock: Clock | None = None,
         store: Store | None = None,
-        mqtt: Any = None,
+        mqtt: MqttTransportBase | None = None,
         serve_api: bool = True,
         replaying: bool = False,
         capture: CaptureWriter | None = None,
@@ -104,7 +105,7 @@ class Hub:
         self._started = False
         self._stopped = asyncio.Event()
 
-    def _default_mqtt(self) -> Any:
+    def _default_mqtt(self) -> MqttTransportBase:
         if self.config.mqtt is None:
             from .transports.embedded import EmbeddedMqtt
 
@@ -241,7 +242,8 @@ class Hub:
             raise EstatehubError(
                 f"cannot serve the API on {self.config.api.host}:{self.config.api.port}: {err.strerror}"
             ) from None
-        port = site._server.sockets[0].getsockname()[1] if site._server else self.config.api.port  # type: ignore[union-attr]
+        # The bound port, which differs from the configured one when that is 0 ("any").
+        port = self._runner.addresses[0][1] if self._runner.addresses else self.config.api.port
         self.api_url = f"http://{self.config.api.host}:{port}"
 
     # -- helpers for modules and adapters ----------------------------------------------

@@ -83,11 +83,13 @@ class StateMachine:
 
     def all(self, domain: str | None = None) -> list[State]:
         """Every state, or those of one domain, sorted by entity id."""
-        states = self._states.values()
-        if domain is not None:
-            prefix = domain + "."
-            states = [s for s in states if s.entity_id.startswith(prefix)]
-        return sorted(states, key=lambda s: s.entity_id)
+        if domain is None:
+            return sorted(self._states.values(), key=lambda s: s.entity_id)
+        prefix = domain + "."
+        return sorted(
+            (s for s in self._states.values() if s.entity_id.startswith(prefix)),
+            key=lambda s: s.entity_id,
+        )
 
     def __iter__(self) -> Iterator[State]:
         return iter(list(self._states.values()))

@@ -101,15 +101,32 @@ class MqttSettingsLike(Protocol):
     optionally ``insecure``) attributes.
     """
 
-    host: str
-    port: int
-    username: str | None
-    password: str | None
-    client_id: str | None
-    keepalive: int
-    reconnect_min: float
-    reconnect_max: float
-    tls: Any
+    @property
+    def host(self) -> str: ...
+
+    @property
+    def port(self) -> int: ...
+
+    @property
+    def username(self) -> str | None: ...
+
+    @property
+    def password(self) -> str | None: ...
+
+    @property
+    def client_id(self) -> str | None: ...
+
+    @property
+    def keepalive(self) -> int: ...
+
+    @property
+    def reconnect_min(self) -> float: ...
+
+    @property
+    def reconnect_max(self) -> float: ...
+
+    @property
+    def tls(self) -> Any: ...
 
 
 def reconnect_delay(
@@ -835,7 +852,7 @@ class AiomqttTransport(MqttTransportBase):
             raw_topic: bytes = getattr(message, "_topic", b"")  # paho keeps no public bytes form
             bad = MqttMessage(
                 raw_topic.decode("utf-8", "replace"),
-                message.payload,
+                bytes(message.payload),
                 received_at,
                 message.qos,
                 message.retain,
@@ -845,7 +862,7 @@ class AiomqttTransport(MqttTransportBase):
             return
         try:
             self._dispatch(
-                MqttMessage(topic, message.payload, received_at, message.qos, message.retain)
+                MqttMessage(topic, bytes(message.payload), received_at, message.qos, message.retain)
             )
         except Exception:  # a bug in dispatch itself; keep the connection alive
             _LOGGER.exception("dispatching an MQTT message on %s failed", topic)
