@@ -417,7 +417,9 @@ def estate_config(
 class HubProcess:
     """One ``estatehub run`` process with its own directory, config, store and port."""
 
-    def __init__(self, workdir: Path, name: str, config: dict[str, Any]) -> None:
+    def __init__(
+        self, workdir: Path, name: str, config: dict[str, Any], *, nodelay_what_if: bool = False
+    ) -> None:
         self.dir = workdir / name
         self.dir.mkdir(parents=True)
         self.config_path = self.dir / "estate.yaml"
@@ -427,6 +429,14 @@ class HubProcess:
         self.log_path = self.dir / "hub.log"
         self.api = f"http://127.0.0.1:{config['api']['port']}"
         self.process: subprocess.Popen[bytes] | None = None
+        self.env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        if nodelay_what_if:
+            site = self.dir / "what-if"
+            site.mkdir()
+            (site / "sitecustomize.py").write_text(NODELAY_SITECUSTOMIZE, encoding="utf-8")
+            self.env["PYTHONPATH"] = os.pathsep.join(
+                filter(None, [str(site), os.environ.get("PYTHONPATH")])
+            )
 
     @property
     def pid(self) -> int:
@@ -436,14 +446,13 @@ class HubProcess:
 
     def start(self) -> None:
         """Start ``python -m estatehub run -c estate.yaml``, output to hub.log."""
-        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         with self.log_path.open("ab") as out:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "estatehub", "run", "-c", str(self.config_path)],
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
-                env=env,
+                env=self.env,
                 cwd=self.dir,
             )
 
@@ -774,6 +783,10 @@ async def gate_controller(port: int) -> Any:
     async with aiomqtt.Client(
         "127.0.0.1", port, identifier=f"bench-{secrets.token_hex(4)}"
     ) as client:
+        # A controller that answers a command with PUBACK and then publishes the next plate
+        # would otherwise wait ~40 ms per vehicle for the broker's delayed ACK (Nagle).
+        # paho's socket is only reachable through aiomqtt's private _client.
+        set_nodelay(client._client.socket())
         controller = GateController(client)
         await client.subscribe(COMMAND_TOPIC, qos=1)
         reader = asyncio.create_task(controller.read_commands(), name="bench command reader")
@@ -809,15 +822,20 @@ async def mqtt_phase(
     measured: Sequence[str],
     open_loop_run: bool = False,
     profile: bool = False,
+    nodelay_what_if: bool = False,
 ) -> dict[str, Any]:
-    """One fresh hub on the private broker: warm-up, then closed (or open) loop."""
+    """One fresh hub on the private broker: warm-up, then closed (or open) loop.
+
+    ``nodelay_what_if`` starts the hub with TCP_NODELAY on its MQTT socket (see
+    :data:`NODELAY_SITECUSTOMIZE`): what the figures would be if the transport set it.
+    """
     warm = plates(RESIDENT_PREFIX, 90_000, max(settings.warmup, 40))
     gate = {"adapter": "mqtt_json", "direction": "in"}
     config = estate_config(
         api_port=free_port(), gate=gate, residents=[*warm, *measured], mqtt_port=broker_port
     )
     config["plugins"]["allow"] = ["parking"]
-    hub = HubProcess(settings.workdir, name, config)
+    hub = HubProcess(settings.workdir, name, config, nodelay_what_if=nodelay_what_if)
     warm_messages = plate_messages(warm, f"{name}-warm")
     messages = plate_messages(measured, name)
     log(f"{name}: starting hub")
@@ -891,12 +909,14 @@ async def serve_http_echo(port: int, camera_port: int, digest: bool) -> None:
     await asyncio.Event().wait()
 
 
-async def serve_mqtt_echo(port: int) -> None:
+async def serve_mqtt_echo(port: int, nodelay: bool) -> None:
     """Answer each plate message with an open command carrying its plate (QoS 1)."""
     import aiomqtt
 
     tasks: set[asyncio.Task[None]] = set()
     async with aiomqtt.Client("127.0.0.1", port, identifier="bench-echo") as client:
+        if nodelay:
+            set_nodelay(client._client.socket())
         await client.subscribe(PLATE_TOPIC, qos=1)
         print("ready", flush=True)
         async for message in client.messages:
@@ -952,14 +972,15 @@ async def http_baseline(
         return run.report("post_answered") | {"auth_challenges": camera.challenges - challenges}
 
 
-async def mqtt_baseline(settings: Settings, broker_port: int) -> dict[str, Any]:
+async def mqtt_baseline(settings: Settings, broker_port: int, nodelay: bool) -> dict[str, Any]:
     """Plate → echo client → command, through the same broker, closed loop."""
     count = 30 + settings.warmup + settings.n
     messages = plate_messages(plates(RESIDENT_PREFIX, 0, count), "echo")
-    log("baseline mqtt echo")
+    log(f"baseline mqtt echo ({'TCP_NODELAY' if nodelay else 'paho defaults'})")
+    args = ["--echo", "mqtt", "--mqtt-port", str(broker_port)] + (["--echo-nodelay"] * nodelay)
     async with (
         gate_controller(broker_port) as controller,
-        echo_process("--echo", "mqtt", "--mqtt-port", str(broker_port)) as process,
+        echo_process(*args) as process,
     ):
         probes = await wait_for_subscriber(controller, messages[:30], "mqtt echo")
         rest = messages[probes:]
@@ -1185,13 +1206,30 @@ async def run_all(settings: Settings) -> dict[str, Any]:
                 await camera.stop()
         if "mqtt" in settings.paths:
             with Mosquitto() as broker:
-                closed["mqtt resident"] = await mqtt_phase(
-                    settings, http, broker.port, "mqtt-resident", measured=residents
-                )
-                opened["mqtt resident"] = await mqtt_phase(
-                    settings, http, broker.port, "mqtt-open", measured=residents, open_loop_run=True
-                )
-                closed["baseline mqtt echo"] = await mqtt_baseline(settings, broker.port)
+                for what_if, suffix in ((False, ""), (True, ", hub TCP_NODELAY (what-if)")):
+                    tag = "-nodelay" if what_if else ""
+                    closed["mqtt resident" + suffix] = await mqtt_phase(
+                        settings,
+                        http,
+                        broker.port,
+                        f"mqtt-resident{tag}",
+                        measured=residents,
+                        nodelay_what_if=what_if,
+                    )
+                    opened["mqtt resident" + suffix] = await mqtt_phase(
+                        settings,
+                        http,
+                        broker.port,
+                        f"mqtt-open{tag}",
+                        measured=residents,
+                        open_loop_run=True,
+                        nodelay_what_if=what_if,
+                    )
+                for nodelay in (False, True):
+                    name = "TCP_NODELAY" if nodelay else "paho defaults"
+                    closed[f"baseline mqtt echo, {name}"] = await mqtt_baseline(
+                        settings, broker.port, nodelay
+                    )
                 missed = closed["mqtt resident"]["p99_ms"] > TARGET_P99_MS
                 if settings.py_spy and (settings.profile == "always" or missed):
                     phase = await mqtt_phase(
@@ -1284,6 +1322,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--echo-port", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--camera-port", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--mqtt-port", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--echo-nodelay", action="store_true", help=argparse.SUPPRESS)
     return parser.parse_args(argv)
 
 
@@ -1294,7 +1333,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         asyncio.run(serve_http_echo(args.echo_port, args.camera_port, args.auth == "digest"))
         return 0
     if args.echo == "mqtt":
-        asyncio.run(serve_mqtt_echo(args.mqtt_port))
+        asyncio.run(serve_mqtt_echo(args.mqtt_port, args.echo_nodelay))
         return 0
     paths = tuple(p.strip() for p in args.paths.split(",") if p.strip())
     unknown = set(paths) - {"hikvision", "mqtt"}

@@ -26,3 +26,24 @@ def test_ruff_check_is_clean():
 def test_ruff_format_is_clean():
     done = ruff("format", "--check", ".")
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_public_code_is_typed_and_mypy_clean():
+    executable = shutil.which("mypy", path=str(Path(sys.executable).parent)) or shutil.which("mypy")
+    assert executable, "mypy is not installed (it is in the [test] extra)"
+    packages = [
+        "core/estatehub",
+        *(str(p) for p in sorted(ROOT.glob("plugins/*/estatehub_*")) if p.is_dir()),
+    ]
+    failures = []
+    for package in packages:
+        done = subprocess.run(
+            [executable, "--ignore-missing-imports", package],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if done.returncode != 0:
+            failures.append(done.stdout)
+    assert not failures, "\n".join(failures)

@@ -18,6 +18,7 @@ from xml.etree.ElementTree import ParseError
 import aiohttp
 import defusedxml.ElementTree as SafeElementTree
 import voluptuous as vol
+from aiohttp import DigestAuthMiddleware  # aiohttp >= 3.12, as the plugin requires
 from defusedxml import DefusedXmlException
 from estatehub.hookspecs.parking import (
     BarrierCommand,
@@ -29,11 +30,6 @@ from estatehub.transports.base import HttpReply, InboundHttp
 from yarl import URL
 
 from .anpr import DEFAULT_DEVICE_TIMEZONE, parse_anpr_push, resolve_timezone
-
-try:  # aiohttp >= 3.12
-    from aiohttp import DigestAuthMiddleware
-except ImportError:  # pragma: no cover - the project's venv has 3.14
-    DigestAuthMiddleware = None
 
 if TYPE_CHECKING:
     from estatehub.hub import Hub
@@ -300,8 +296,6 @@ class HikvisionGate:
             middlewares: tuple[Any, ...] = ()
             settings = self.settings
             if settings.username is not None:
-                if DigestAuthMiddleware is None:  # pragma: no cover - old aiohttp only
-                    raise ParkingError(f"gate {self.gate_id!r}: digest auth needs aiohttp >= 3.12")
                 # One middleware per gate: it keeps the device's nonce between commands,
                 # so later commands authenticate in one round trip.
                 middlewares = (DigestAuthMiddleware(settings.username, settings.password or ""),)

@@ -30,7 +30,7 @@ INCIDENT_KIND = {
     DetectorKind.WATER_LEAK: "water_leak",
 }
 
-DEFAULT_ESCALATION = {
+DEFAULT_ESCALATION: Mapping[str, Any] = {
     "steps": [
         {"after": timedelta(0), "notify": ["household"], "instruction": ""},
         {
@@ -116,7 +116,7 @@ class HomeModule:
         self.alarming: dict[str, bool] = {}
         self.policies: dict[str, EscalationPolicy] = {}
         for kind in DetectorKind:
-            raw = config["escalation"].get(kind.value) or DEFAULT_ESCALATION
+            raw: Mapping[str, Any] = config["escalation"].get(kind.value) or DEFAULT_ESCALATION
             self.policies[kind.value] = EscalationPolicy(
                 tuple(
                     EscalationStep(s["after"], tuple(s["notify"]), s.get("instruction", ""))

@@ -179,8 +179,11 @@ class ParkingModule:
                 CLOSED_SESSIONS,
                 {"removed": removed, "retention_days": self.config["history_retention"].days},
             )
-        self._retention_timer = self.hub.clock.call_later(RETENTION_CHECK, self.enforce_retention)
+        self._retention_timer = self.hub.clock.call_later(RETENTION_CHECK, self._retention_due)
         return removed
+
+    def _retention_due(self) -> None:
+        self.enforce_retention()
 
     async def stop(self) -> None:
         """Stop the adapters and remove the services."""
