@@ -33,7 +33,10 @@ def test_public_code_is_typed_and_mypy_clean():
     assert executable, "mypy is not installed (it is in the [test] extra)"
     packages = [
         "core/estatehub",
-        *(str(p) for p in sorted(ROOT.glob("plugins/*/estatehub_*")) if p.is_dir()),
+        *(
+            str(p.parent.relative_to(ROOT))
+            for p in sorted(ROOT.glob("plugins/*/estatehub_*/__init__.py"))
+        ),
     ]
     failures = []
     for package in packages:
@@ -45,5 +48,5 @@ def test_public_code_is_typed_and_mypy_clean():
             check=False,
         )
         if done.returncode != 0:
-            failures.append(done.stdout)
+            failures.append(f"{package}: {done.stdout}{done.stderr}")
     assert not failures, "\n".join(failures)

@@ -21,6 +21,7 @@ import dataclasses
 import enum
 import importlib
 import inspect
+import itertools
 import pkgutil
 import re
 import sys
@@ -118,9 +119,7 @@ def collect_hooks() -> list[HookDoc]:
             docstring = inspect.getdoc(function) or ""
             marker = getattr(function, SPEC_ATTRIBUTE)
             options = tuple(
-                name
-                for name in ("firstresult", "historic", "warn_on_impl")
-                if marker.get(name)
+                name for name in ("firstresult", "historic", "warn_on_impl") if marker.get(name)
             )
             hooks.append(
                 HookDoc(
@@ -245,7 +244,7 @@ def _module_aliases(module: ModuleType) -> list[tuple[str, str, str, int]]:
     tree = ast.parse(source)
     found = []
     body = tree.body
-    for statement, following in zip(body, body[1:], strict=False):
+    for statement, following in itertools.pairwise(body):
         if not isinstance(statement, ast.Assign) or len(statement.targets) != 1:
             continue
         target = statement.targets[0]
@@ -275,7 +274,9 @@ def _default_text(model_field: dataclasses.Field[Any]) -> str:
     if model_field.default is not dataclasses.MISSING:
         return f" = `{model_field.default!r}`"
     if model_field.default_factory is not dataclasses.MISSING:
-        factory = getattr(model_field.default_factory, "__name__", repr(model_field.default_factory))
+        factory = getattr(
+            model_field.default_factory, "__name__", repr(model_field.default_factory)
+        )
         return f" = `{factory}()` (a new one each time)"
     return " (required)"
 
@@ -285,7 +286,9 @@ def _render_class(cls: type) -> list[str]:
     lines = [f"#### `{cls.__name__}`", ""]
     if dataclasses.is_dataclass(cls):
         params = getattr(cls, "__dataclass_params__", None)
-        frozen = "frozen, slotted dataclass" if params is not None and params.frozen else "dataclass"
+        frozen = (
+            "frozen, slotted dataclass" if params is not None and params.frozen else "dataclass"
+        )
         if not hasattr(cls, "__slots__"):
             frozen = frozen.replace(", slotted", "")
         lines += [f"*{frozen}*", ""]
