@@ -1250,41 +1250,83 @@ async def run_all(settings: Settings) -> dict[str, Any]:
     return report
 
 
+def comparisons(closed: dict[str, dict[str, Any]]) -> list[str]:
+    """Plain-language differences between rows that isolate one cause each."""
+    lines = []
+
+    def p50(name: str) -> float | None:
+        return closed[name]["p50_ms"] if name in closed else None
+
+    hub, echo = p50("hikvision resident"), p50("baseline http echo")
+    if hub is not None and echo is not None:
+        cpu = closed["hikvision resident"].get("hub_cpu_ms_per_vehicle")
+        lines.append(
+            f"hikvision: hub p50 {hub:.3f} ms − echo p50 {echo:.3f} ms = {hub - echo:.3f} ms of "
+            f"hub work per vehicle (hub cpu {cpu:.3f} ms/vehicle)"
+        )
+    shipped = p50("mqtt resident")
+    what_if = p50("mqtt resident, hub TCP_NODELAY (what-if)")
+    if shipped is not None and what_if is not None:
+        lines.append(
+            f"mqtt: hub as shipped p50 {shipped:.3f} ms − same hub with TCP_NODELAY on its MQTT "
+            f"socket {what_if:.3f} ms = {shipped - what_if:.3f} ms spent waiting in TCP (Nagle "
+            "holding the command behind the un-ACKed PUBACK), not computing"
+        )
+    nagle, nodelay = (
+        p50("baseline mqtt echo, paho defaults"),
+        p50("baseline mqtt echo, TCP_NODELAY"),
+    )
+    if what_if is not None and nodelay is not None:
+        lines.append(
+            f"mqtt: what-if hub p50 {what_if:.3f} ms − echo with TCP_NODELAY {nodelay:.3f} ms = "
+            f"{what_if - nodelay:.3f} ms of hub work; echo with paho defaults: {nagle:.3f} ms"
+        )
+    return lines
+
+
 def print_table(report: dict[str, Any]) -> None:
     """The human-readable part of the output."""
     header = (
-        f"{'closed loop':<40} {'n':>5} {'p50':>7} {'p95':>7} {'p99':>7} {'max':>7} "
-        f"{'mean':>7} {'answer p50':>10} {'cmd first':>9} {'401s':>5} {'hub cpu/veh':>11}"
+        f"{'closed loop':<44} {'n':>5} {'p50':>7} {'p95':>7} {'p99':>7} {'max':>7} "
+        f"{'mean':>7} {'answer p50':>10} {'cmd first':>9} {'401s':>5} {'cpu/veh (sys)':>14}"
     )
     print(f"plate read → barrier command, ms (target p99 ≤ {TARGET_P99_MS:g} ms)")
     print(header)
     print("-" * len(header))
     for name, r in report["closed_loop"].items():
         answer = r.get("post_answered") or r.get("puback") or {}
-        cpu = r.get("hub_cpu_ms_per_vehicle")
         challenges = r.get("auth_challenges")
+        cpu = f"{r['hub_cpu_ms_per_vehicle']:.3f} ({r['hub_sys_ms_per_vehicle']:.3f})"
         print(
-            f"{name:<40} {r['n']:>5} {r['p50_ms']:>7.3f} {r['p95_ms']:>7.3f} {r['p99_ms']:>7.3f} "
+            f"{name:<44} {r['n']:>5} {r['p50_ms']:>7.3f} {r['p95_ms']:>7.3f} {r['p99_ms']:>7.3f} "
             f"{r['max_ms']:>7.3f} {r['mean_ms']:>7.3f} {answer.get('p50_ms', 0):>10.3f} "
             f"{r['command_before_answer_pct']:>8.1f}% "
-            f"{'-' if challenges is None else challenges:>5} "
-            f"{'-' if cpu is None else f'{cpu:.3f} ms':>11}"
+            f"{'-' if challenges is None else challenges:>5} {cpu:>14}"
         )
+    print(
+        "answer = POST answered (hikvision) / PUBACK received (mqtt); cmd first = command "
+        "arrived before that answer; 401s = digest challenges during the measured run; "
+        "cpu/veh = CPU ms per vehicle of the hub (of the echo process on baseline rows)"
+    )
     print()
     for name, r in report["open_loop"].items():
         print(
             f"open loop, {name}: {r['vehicles_per_s']:.0f} vehicles/s sustained "
             f"({r['vehicles']} vehicles, {r['concurrency']} in flight, {r['elapsed_s']:.2f} s; "
-            f"hub cpu {r['hub_cpu_ms_per_vehicle']:.3f} ms/vehicle, {100 * r['hub_cpu_share']:.0f}% of a core)"
+            f"hub cpu {r['hub_cpu_ms_per_vehicle']:.3f} ms/vehicle, "
+            f"{100 * r['hub_cpu_share']:.0f}% of a core)"
         )
+    print()
+    for line in comparisons(report["closed_loop"]):
+        print(line)
     for name, phase in report["profile"].items():
         p = phase.get("profile", {})
         if not p.get("samples"):
             print(f"\nprofile {name}: {p}")
             continue
         print(
-            f"\nwhere the hub's time goes, {name} (py-spy --nonblocking, {p['samples']} non-idle "
-            f"samples over {phase['n']} vehicles; that run: p50 {phase['p50_ms']:.3f}, "
+            f"\nwhere the hub's CPU time goes, {name} (py-spy --nonblocking, {p['samples']} "
+            f"non-idle samples over {phase['n']} vehicles; that run: p50 {phase['p50_ms']:.3f}, "
             f"p99 {phase['p99_ms']:.3f} ms, hub cpu {phase['hub_cpu_ms_per_vehicle']:.3f} ms/vehicle)"
         )
         print(
@@ -1294,8 +1336,8 @@ def print_table(report: dict[str, Any]) -> None:
         for frame, pct in p["self_by_function_pct"]:
             print(f"  {pct:>5.1f}%  {frame}")
     print()
-    print(f"machine: {report['machine_before']['uptime']}")
-    print(f"         {report['machine_after']['uptime']}")
+    print(f"machine before: {report['machine_before']['uptime']}")
+    print(f"machine after:  {report['machine_after']['uptime']}")
     print()
 
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
-import sys
 from collections.abc import Callable, Coroutine, Mapping
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, NamedTuple
@@ -138,43 +137,33 @@ class EventBus:
         _LOGGER.exception("event listener %s failed on %s", name, event.type)
 
 
-if sys.version_info >= (3, 12):
+# Starting the coroutine by hand (rather than ``asyncio.Task(..., eager_start=True)`` on
+# 3.12+) is measurably cheaper: no Task object at all for a listener that never suspends.
+def _start_eagerly(coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any] | None:
+    """Run ``coro`` until it first waits; return a task for the rest, or None if done."""
+    try:
+        waiting_on = coro.send(None)
+    except StopIteration:
+        return None
+    except Exception:
+        _LOGGER.exception("async event listener failed")
+        return None
+    return asyncio.get_running_loop().create_task(_resume(coro, waiting_on))
 
-    def _start_eagerly(coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any] | None:
-        task = asyncio.Task(coro, loop=asyncio.get_running_loop(), eager_start=True)  # type: ignore[call-arg]
-        return None if task.done() and _consume(task) else task
 
-    def _consume(task: asyncio.Task[Any]) -> bool:
-        if not task.cancelled() and task.exception() is not None:
-            _LOGGER.error("async event listener failed", exc_info=task.exception())
-        return True
-
-else:
-
-    def _start_eagerly(coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any] | None:
-        """Run ``coro`` until it first waits; return a task for the rest, or None if done."""
+async def _resume(coro: Coroutine[Any, Any, Any], waiting_on: Any) -> Any:
+    # Drive the rest of a coroutine the way a Task would: wait for the future it
+    # yielded (asyncio's protocol), then send it on; pass cancellation through.
+    while True:
         try:
+            if waiting_on is None:
+                await asyncio.sleep(0)
+            else:
+                try:
+                    await asyncio.wait((waiting_on,))
+                except asyncio.CancelledError:
+                    waiting_on = coro.throw(asyncio.CancelledError())
+                    continue
             waiting_on = coro.send(None)
-        except StopIteration:
-            return None
-        except Exception:
-            _LOGGER.exception("async event listener failed")
-            return None
-        return asyncio.get_running_loop().create_task(_resume(coro, waiting_on))
-
-    async def _resume(coro: Coroutine[Any, Any, Any], waiting_on: Any) -> Any:
-        # Drive the rest of a coroutine the way a Task would: wait for the future it
-        # yielded (asyncio's protocol), then send it on; pass cancellation through.
-        while True:
-            try:
-                if waiting_on is None:
-                    await asyncio.sleep(0)
-                else:
-                    try:
-                        await asyncio.wait((waiting_on,))
-                    except asyncio.CancelledError:
-                        waiting_on = coro.throw(asyncio.CancelledError())
-                        continue
-                waiting_on = coro.send(None)
-            except StopIteration as stop:
-                return stop.value
+        except StopIteration as stop:
+            return stop.value
