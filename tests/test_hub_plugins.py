@@ -219,3 +219,92 @@ def test_policy_hooks_can_be_overridden_by_an_integrators_plugin():
     petrol = ParkingSession("PS-2", "沪C5N728", PlateKind.ORDINARY, "north", entered)
     assert pm.parking_fee(nev, Tariff(), entered + timedelta(hours=3)) == 0
     assert pm.parking_fee(petrol, Tariff(), entered + timedelta(hours=3)) == 1500
+
+
+async def test_estatehub_hub_started_sees_the_running_hub_and_a_failing_impl_is_contained(
+    tmp_path, caplog
+):
+    seen = []
+
+    class Watcher:
+        @hookimpl
+        def estatehub_hub_started(self, hub):
+            seen.append({name: rec.status.value for name, rec in hub.modules.items()})
+
+    class Broken:
+        @hookimpl
+        def estatehub_hub_started(self, hub):
+            raise RuntimeError("boom")
+
+    plugins = manager(
+        ("acme-good", subsystem_plugin("good", GoodModule)),
+        ("watcher", Watcher()),
+        ("broken", Broken()),
+    )
+    async with EstateHarness.from_yaml(
+        tmp_path, "estate: {name: t}\nmodules:\n  good:\n", plugins=plugins
+    ) as e:
+        assert seen == [{"good": "running"}]
+        assert e.types("hub.") == ["hub.started"]
+    assert "plugin broken failed in estatehub_hub_started" in caplog.text
+    assert {p.name: p.status for p in plugins.plugins()}["broken"] == "failed"
+
+
+async def test_estatehub_register_config_sections_validates_the_section_with_file_and_line(
+    tmp_path,
+):
+    from estatehub.config import ConfigError
+
+    @hookimpl
+    def estatehub_register_config_sections(register):
+        register(ConfigSectionSpec("district_uplink", vol.Schema({vol.Required("broker"): str})))
+
+    plugins = manager(
+        (
+            "uplink",
+            types.SimpleNamespace(
+                estatehub_register_config_sections=estatehub_register_config_sections
+            ),
+        )
+    )
+    harness = EstateHarness.from_yaml(
+        tmp_path, "estate: {name: t}\ndistrict_uplink:\n  broker: mqtt.example\n", plugins=plugins
+    )
+    assert harness.config.sections["district_uplink"] == {"broker": "mqtt.example"}
+    with pytest.raises(ConfigError, match=r"estate.yaml, line 3: district_uplink → brokr"):
+        EstateHarness.from_yaml(
+            tmp_path / "bad", "estate: {name: t}\ndistrict_uplink:\n  brokr: x\n", plugins=plugins
+        )
+
+
+async def test_estatehub_parking_verdict_override_decides_before_the_default(tmp_path):
+    from estatehub.hookspecs.parking import Verdict
+
+    class NightCurfew:
+        @hookimpl
+        def estatehub_parking_verdict(self, read, plate, context):
+            if context.category == "unknown" and context.at.hour < 6:
+                return Verdict.DENY, "no visitors before 06:00"
+            return None
+
+    plugins = PluginManager(allow=["parking"], environ={})
+    plugins.load_entry_points()
+    plugins.register(NightCurfew(), "curfew")
+    yaml = (
+        "estate: {name: t}\nplugins: {allow: [parking]}\nmodules:\n  parking:\n    gates:\n"
+        "      north: {adapter: mqtt_json, direction: in}\n    residents: {h1: [沪A8K352]}\n"
+    )
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    early = datetime(2026, 3, 2, 5, 0, tzinfo=ZoneInfo("Asia/Shanghai"))
+    async with EstateHarness.from_yaml(tmp_path, yaml, plugins=plugins, start=early) as e:
+        e.mqtt("estatehub/gate/north/plate", '{"plate": "沪C5N728"}')
+        e.mqtt("estatehub/gate/north/plate", '{"plate": "沪A8K352"}')
+        await e.settle()
+        assert [
+            (d["plate"], d["verdict"], d["reason"]) for d in e.events_of("parking.decision")
+        ] == [
+            ("沪C5N728", "deny", "no visitors before 06:00"),
+            ("沪A8K352", "open", "resident"),
+        ]
