@@ -5,30 +5,38 @@ Run from the repository root::
     .venv/bin/python bench/gate_latency.py                  # 2000 vehicles per path
     .venv/bin/python bench/gate_latency.py --n 500 --paths mqtt
     .venv/bin/python bench/gate_latency.py --auth none      # camera without digest auth
-    .venv/bin/python bench/gate_latency.py --profile        # py-spy the hub (if installed)
+    .venv/bin/python bench/gate_latency.py --profile always # py-spy the hub (if installed)
 
 The hub under test is a real ``estatehub run`` process with its own temporary config,
 SQLite store and API port. The load generator and the measuring endpoints live in this
-process; both use ``time.perf_counter_ns`` so every interval is read off one clock.
+process; every interval is read off ``time.perf_counter_ns`` in this process.
 
-Paths, each on a fresh hub process so that one phase's plates never weigh on the next:
+Phases, each on a fresh hub process so that one phase's plates never weigh on the next:
 
 * **hikvision**: a real-format multipart ANPR push (``estatehub_hikvision.samples``, its own
-  plate and UUID per vehicle) is POSTed to ``/api/webhook/hikvision/north``; the hub opens
-  the barrier with ``PUT /ISAPI/Parking/channels/1/barrierGate`` to a stand-in camera, an
-  aiohttp server in this process on 127.0.0.1. Latency = the moment the camera's handler
-  receives the *accepted* PUT − the moment just before the POST was sent. The camera does
-  HTTP digest auth like an ISAPI device (``--auth digest``, the default: 401 with a
-  ``WWW-Authenticate: Digest qop="auth"`` challenge, every ``Authorization`` checked with
-  MD5, one nonce for the camera's lifetime) or none at all (``--auth none``: no
-  credentials in the gate's options and no challenge), the same for hub and baseline.
-  Runs with resident plates, with unknown visitors (admitted), and with resident plates
-  after the hub has already seen ``--history`` other plates.
+  plate and UUID per vehicle) is POSTed to ``/api/webhook/hikvision/north`` over a kept-alive
+  connection; the hub opens the barrier with ``PUT /ISAPI/Parking/channels/1/barrierGate``
+  to a stand-in camera, an aiohttp server in this process on 127.0.0.1. Latency = the moment
+  the camera's handler receives the *accepted* PUT − the moment just before the POST was
+  sent. The camera does HTTP digest auth like an ISAPI device (``--auth digest``, the
+  default: 401 with a ``WWW-Authenticate: Digest qop="auth"`` challenge, every
+  ``Authorization`` checked with MD5, one nonce for the camera's lifetime) or none at all
+  (``--auth none``: no credentials in the gate's options and no challenge), the same for
+  hub and baseline. The ``401s`` column counts the challenges during the measured run; the
+  JSON also has the warm-up's (the first command of a hub) and that first vehicle's
+  latency. Runs with resident plates, with unknown visitors (admitted), and with resident
+  plates after the hub has already seen ``--history`` other plates.
 * **mqtt**: a plate message on ``estatehub/gate/north/plate`` (QoS 1) through a private
   Mosquitto (:class:`estatehub.testing.mosquitto.Mosquitto`); latency = when the command
   on ``estatehub/gate/north/command`` reaches this process's subscriber − just before the
   publish. The subscriber reads through aiomqtt's message queue, so the figure includes
-  one loop iteration of this process.
+  one loop iteration of this process. This process's MQTT socket has TCP_NODELAY set (a
+  controller that PUBACKs a command and then publishes the next plate would otherwise add
+  its own ~40 ms Nagle stall per vehicle). Each chain stall is then shown by its own row:
+  Mosquitto as configured by default (``set_tcp_nodelay false``), Mosquitto with
+  ``set_tcp_nodelay true``, and that broker plus a hub whose MQTT socket has TCP_NODELAY
+  (a what-if: the hub is started with a ``sitecustomize`` that sets it in
+  ``socket.create_connection``, which only paho uses; the shipped hub does not set it).
 
 Closed loop (one vehicle at a time, the next only after the command for the last one
 arrived) gives the latency percentiles; open loop (``--concurrency`` requests in flight,
@@ -39,13 +47,17 @@ drops a read. Percentiles are nearest-rank.
 
 Baselines: the same round trips through an echo process with no hub logic (an aiohttp
 server that answers the POST and PUTs to the camera with the hub's client settings, and
-an aiomqtt client that answers each plate with a command). ``hub cpu/veh`` is the hub
-process's CPU time (utime + stime from /proc) over the phase divided by its vehicles.
+an aiomqtt client that answers each plate with a command). ``cpu/veh`` is the CPU time
+(utime + stime from /proc, sys in brackets) of the hub (of the echo on baseline rows) over
+the measured run divided by its vehicles; it rises when vehicles are far apart (every
+vehicle then wakes an idle process), so compare it with the open-loop figure too.
 
-If a path misses the p99 target (or with ``--profile``) and py-spy is found (on PATH,
-``$PY_SPY`` or ``--py-spy``), one more closed-loop pass runs with ``py-spy record
---nonblocking`` attached to the hub, and the samples are summarised by package and by
-function. The profiled pass is not part of the latency figures.
+If the resident run of a path misses the p99 target (or with ``--profile always``) and
+py-spy is found (``--py-spy``, ``$PY_SPY`` or PATH), one more closed-loop pass runs on a
+fresh hub with ``py-spy record --nonblocking --function`` attached, and the samples are
+summarised by package and by function. The profiled pass is not part of the latency
+figures (py-spy takes CPU on the same two cores). Samples inside a socket send include
+the kernel's loopback delivery to the peer, which the process's CPU time does not count.
 
 Output: a table on stdout, then one JSON object on stdout; progress goes to stderr.
 """
@@ -95,6 +107,8 @@ WEBHOOK_PATH = f"/api/webhook/hikvision/{GATE}"
 BARRIER_PATH = "/ISAPI/Parking/channels/{channel}/barrierGate"
 RESIDENT_PREFIX, VISITOR_PREFIX, HISTORY_PREFIX = "沪A", "沪B", "沪D"
 COMMAND_TIMEOUT = 5.0
+BROKER_NODELAY = "mqtt resident, broker set_tcp_nodelay"
+BOTH_NODELAY = "mqtt resident, broker + hub TCP_NODELAY (what-if)"
 
 ISAPI_OK = (
     '<?xml version="1.0" encoding="UTF-8"?>\r\n'
@@ -1205,10 +1219,22 @@ async def run_all(settings: Settings) -> dict[str, Any]:
             finally:
                 await camera.stop()
         if "mqtt" in settings.paths:
+            # Mosquitto's default (set_tcp_nodelay false, also what the test helper writes),
+            # then a broker with Nagle off, so each TCP stall shows up as its own difference.
             with Mosquitto() as broker:
-                for what_if, suffix in ((False, ""), (True, ", hub TCP_NODELAY (what-if)")):
-                    tag = "-nodelay" if what_if else ""
-                    closed["mqtt resident" + suffix] = await mqtt_phase(
+                closed["mqtt resident"] = await mqtt_phase(
+                    settings, http, broker.port, "mqtt-resident", measured=residents
+                )
+                opened["mqtt resident"] = await mqtt_phase(
+                    settings, http, broker.port, "mqtt-open", measured=residents, open_loop_run=True
+                )
+                closed["baseline mqtt echo, paho defaults"] = await mqtt_baseline(
+                    settings, broker.port, nodelay=False
+                )
+            with Mosquitto(extra_config=["set_tcp_nodelay true"]) as broker:
+                for what_if, name in ((False, BROKER_NODELAY), (True, BOTH_NODELAY)):
+                    tag = "-nodelay" if what_if else "-broker-nodelay"
+                    closed[name] = await mqtt_phase(
                         settings,
                         http,
                         broker.port,
@@ -1216,7 +1242,7 @@ async def run_all(settings: Settings) -> dict[str, Any]:
                         measured=residents,
                         nodelay_what_if=what_if,
                     )
-                    opened["mqtt resident" + suffix] = await mqtt_phase(
+                    opened[name] = await mqtt_phase(
                         settings,
                         http,
                         broker.port,
@@ -1225,22 +1251,21 @@ async def run_all(settings: Settings) -> dict[str, Any]:
                         open_loop_run=True,
                         nodelay_what_if=what_if,
                     )
-                for nodelay in (False, True):
-                    name = "TCP_NODELAY" if nodelay else "paho defaults"
-                    closed[f"baseline mqtt echo, {name}"] = await mqtt_baseline(
-                        settings, broker.port, nodelay
-                    )
+                closed["baseline mqtt echo, TCP_NODELAY everywhere"] = await mqtt_baseline(
+                    settings, broker.port, nodelay=True
+                )
                 missed = closed["mqtt resident"]["p99_ms"] > TARGET_P99_MS
                 if settings.py_spy and (settings.profile == "always" or missed):
-                    phase = await mqtt_phase(
+                    # Profiled without the TCP stalls: they are idle time, py-spy sees none of it.
+                    report["profile"][BOTH_NODELAY] = await mqtt_phase(
                         settings,
                         http,
                         broker.port,
                         "mqtt-profile",
                         measured=plates(RESIDENT_PREFIX, 50_000, min(n, 1000)),
                         profile=True,
+                        nodelay_what_if=True,
                     )
-                    report["profile"]["mqtt resident"] = phase
     report["met_target"] = {
         name: figures["p99_ms"] <= TARGET_P99_MS
         for name, figures in closed.items()
@@ -1264,22 +1289,21 @@ def comparisons(closed: dict[str, dict[str, Any]]) -> list[str]:
             f"hikvision: hub p50 {hub:.3f} ms − echo p50 {echo:.3f} ms = {hub - echo:.3f} ms of "
             f"hub work per vehicle (hub cpu {cpu:.3f} ms/vehicle)"
         )
-    shipped = p50("mqtt resident")
-    what_if = p50("mqtt resident, hub TCP_NODELAY (what-if)")
-    if shipped is not None and what_if is not None:
+    shipped, broker, both = p50("mqtt resident"), p50(BROKER_NODELAY), p50(BOTH_NODELAY)
+    if shipped is not None and broker is not None and both is not None:
         lines.append(
-            f"mqtt: hub as shipped p50 {shipped:.3f} ms − same hub with TCP_NODELAY on its MQTT "
-            f"socket {what_if:.3f} ms = {shipped - what_if:.3f} ms spent waiting in TCP (Nagle "
-            "holding the command behind the un-ACKed PUBACK), not computing"
+            f"mqtt: {shipped - broker:.3f} ms of p50 is Mosquitto's Nagle (broker default "
+            f"set_tcp_nodelay false): {shipped:.3f} → {broker:.3f} ms with set_tcp_nodelay true"
         )
-    nagle, nodelay = (
-        p50("baseline mqtt echo, paho defaults"),
-        p50("baseline mqtt echo, TCP_NODELAY"),
-    )
-    if what_if is not None and nodelay is not None:
         lines.append(
-            f"mqtt: what-if hub p50 {what_if:.3f} ms − echo with TCP_NODELAY {nodelay:.3f} ms = "
-            f"{what_if - nodelay:.3f} ms of hub work; echo with paho defaults: {nagle:.3f} ms"
+            f"mqtt: {broker - both:.3f} ms of p50 is Nagle on the hub's own MQTT socket (paho "
+            f"leaves TCP_NODELAY off): {broker:.3f} → {both:.3f} ms with it set (what-if)"
+        )
+    echo = p50("baseline mqtt echo, TCP_NODELAY everywhere")
+    if both is not None and echo is not None:
+        lines.append(
+            f"mqtt: what-if hub p50 {both:.3f} ms − echo p50 {echo:.3f} ms = {both - echo:.3f} ms "
+            "of hub work per vehicle; both stalls are idle time, not CPU"
         )
     return lines
 

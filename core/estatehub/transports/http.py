@@ -8,8 +8,9 @@ a counted ``transport.rejected`` event and a ``400`` answer naming the reason.
 
 from __future__ import annotations
 
+import ipaddress
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
 
 from aiohttp import web
@@ -38,20 +39,35 @@ class HttpTransport:
         self._now = now
         self._on_rejected = on_rejected
         self._handlers: dict[str, WebhookHandler] = {}
+        self._sources: dict[str, tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]] = {}
         self.taps: list[Callable[[InboundHttp], None]] = []
         self.received = 0
 
-    def register_webhook(self, path: str, handler: WebhookHandler) -> Unsubscribe:
-        """Serve ``path`` (must start with ``/api/webhook/``) with ``handler``."""
+    def register_webhook(
+        self, path: str, handler: WebhookHandler, *, sources: Iterable[str] | None = None
+    ) -> Unsubscribe:
+        """Serve ``path`` (must start with ``/api/webhook/``) with ``handler``.
+
+        ``sources`` (addresses or networks, ``"192.0.2.10"``, ``"10.1.0.0/16"``) limits who
+        may push: devices cannot send bearer tokens, so the source address is what keeps a
+        webhook from being an anonymous write. A push from elsewhere is answered 403 and
+        counted as rejected. None accepts any source.
+        """
         if not path.startswith(WEBHOOK_PREFIX) or len(path) <= len(WEBHOOK_PREFIX):
             raise TransportError(f"webhook path {path!r} must start with {WEBHOOK_PREFIX}")
         if path in self._handlers:
             raise TransportError(f"webhook path {path} is already registered")
+        if sources is not None:
+            try:
+                self._sources[path] = tuple(ipaddress.ip_network(s, strict=False) for s in sources)
+            except ValueError as err:
+                raise TransportError(f"webhook {path}: bad source address: {err}") from None
         self._handlers[path] = handler
 
         def unregister() -> None:
             if self._handlers.get(path) is handler:
                 del self._handlers[path]
+                self._sources.pop(path, None)
 
         return unregister
 
@@ -91,6 +107,19 @@ class HttpTransport:
             return web.Response(status=400, text=f"could not read body: {err}")
         if len(body) > MAX_BODY_BYTES:
             return web.Response(status=413, text=f"body over {MAX_BODY_BYTES} bytes")
+        allowed = self._sources.get(request.path)
+        if allowed is not None and not _source_allowed(request.remote, allowed):
+            refused = InboundHttp(
+                request.method,
+                request.path,
+                request.headers.get("Content-Type", ""),
+                b"",
+                self._now(),
+                remote=request.remote or "",
+            )
+            reason = f"push from {request.remote or 'an unknown address'} refused: not an allowed source for {request.path}"
+            self._on_rejected(refused, reason)
+            return web.Response(status=403, text=reason)
         inbound = InboundHttp(
             method=request.method,
             path=request.path,
@@ -107,3 +136,17 @@ class HttpTransport:
     def add_routes(self, app: web.Application) -> None:
         """Mount the webhook route on the hub's application."""
         app.router.add_route("*", WEBHOOK_PREFIX + "{tail:.+}", self.handle)
+
+
+def _source_allowed(
+    remote: str | None, allowed: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]
+) -> bool:
+    if not remote:
+        return False
+    try:
+        address = ipaddress.ip_address(remote)
+    except ValueError:
+        return False
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    return any(address in network for network in allowed)

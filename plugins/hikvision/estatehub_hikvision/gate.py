@@ -9,6 +9,7 @@ Outbound, :meth:`HikvisionGate.send` opens or closes the barrier with
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -73,6 +74,16 @@ def _time_zone_name(value: object) -> str:
     return value
 
 
+def _network(value: str) -> str:
+    try:
+        ipaddress.ip_network(value, strict=False)
+    except ValueError:
+        raise vol.Invalid(
+            f"{value!r} is not an IP address or network (like 192.0.2.10 or 10.1.0.0/16)"
+        ) from None
+    return value
+
+
 GATE_OPTIONS_SCHEMA = vol.Schema(
     {
         vol.Required("host"): _host_name,
@@ -91,6 +102,10 @@ GATE_OPTIONS_SCHEMA = vol.Schema(
             vol.Coerce(float), vol.Range(min=0.1, max=60.0)
         ),
         vol.Optional("device_timezone", default=DEFAULT_DEVICE_TIMEZONE): _time_zone_name,
+        vol.Optional("accept_from"): vol.All(
+            [vol.All(str, _network)],
+            vol.Length(min=1, msg="list at least one address, or leave accept_from out"),
+        ),
     }
 )
 """Voluptuous schema of a Hikvision gate's ``options:`` mapping.
@@ -99,6 +114,16 @@ GATE_OPTIONS_SCHEMA = vol.Schema(
 auth), ``channel`` (1), ``forward_is`` (``in``: the camera's ``forward`` is an entry),
 ``timeout`` (seconds, 2), ``device_timezone`` (``Asia/Shanghai``).
 """
+
+
+def _default_sources(host: str) -> tuple[str, ...] | None:
+    # The camera is the one device that should push for its gate; if its host is a name,
+    # not an address, we cannot tell, and accept any source (the docs say to set accept_from).
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return None
+    return (host,)
 
 
 def webhook_path(gate_id: str) -> str:
@@ -136,6 +161,7 @@ class GateSettings:
     forward_is: Direction = Direction.IN
     timeout: float = 2.0
     device_timezone: str = DEFAULT_DEVICE_TIMEZONE
+    accept_from: tuple[str, ...] | None = None
 
     @classmethod
     def from_options(cls, gate_id: str, options: Mapping[str, Any]) -> GateSettings:
@@ -156,6 +182,9 @@ class GateSettings:
             forward_is=Direction(valid["forward_is"]),
             timeout=valid["timeout"],
             device_timezone=valid["device_timezone"],
+            accept_from=tuple(valid["accept_from"])
+            if "accept_from" in valid
+            else _default_sources(valid["host"]),
         )
 
     @property
@@ -211,7 +240,16 @@ class HikvisionGate:
         self._hub = hub
         if self._unregister is not None:
             self._unregister()
-        self._unregister = hub.http.register_webhook(self.webhook_path, self._on_push)
+        self._unregister = hub.http.register_webhook(
+            self.webhook_path, self._on_push, sources=self.settings.accept_from
+        )
+        if self.settings.accept_from is None:
+            _LOGGER.warning(
+                "gate %s: camera host %s is not an IP address, so pushes are accepted from any "
+                "source; set accept_from",
+                self.gate_id,
+                self.settings.host,
+            )
         _LOGGER.debug("gate %s: listening on %s", self.gate_id, self.webhook_path)
 
     async def stop(self) -> None:

@@ -74,13 +74,19 @@ class WebhookTable:
     """Stands in for ``hub.http``: records webhooks the way the hub's transport will."""
 
     handlers: dict[str, Callable[[InboundHttp], HttpReply | None]] = field(default_factory=dict)
+    sources: dict[str, object] = field(default_factory=dict)
 
     def register_webhook(
-        self, path: str, handler: Callable[[InboundHttp], HttpReply | None]
+        self,
+        path: str,
+        handler: Callable[[InboundHttp], HttpReply | None],
+        *,
+        sources: object = None,
     ) -> Callable[[], None]:
         if path in self.handlers:
             raise AssertionError(f"webhook {path} registered twice")
         self.handlers[path] = handler
+        self.sources[path] = sources
 
         def unregister() -> None:
             del self.handlers[path]

@@ -84,6 +84,7 @@ def test_settings_from_full_options():
         forward_is=Direction.OUT,
         timeout=0.5,
         device_timezone="Asia/Urumqi",
+        accept_from=("192.0.2.10",),  # by default only the camera itself may push
     )
     assert (
         str(settings.barrier_url) == "http://192.0.2.10:8080/ISAPI/Parking/channels/2/barrierGate"
@@ -369,3 +370,14 @@ async def test_unsupported_action_is_refused_without_calling_the_camera(serve_ca
         "(expected one of open, close)"
     )
     assert camera.accepted == [] and camera.challenges == 0
+
+
+def test_accept_from_lists_the_addresses_allowed_to_push_and_rejects_nonsense():
+    settings = GateSettings.from_options(
+        "north", {"host": "192.0.2.10", "accept_from": ["10.1.0.0/16", "::1"]}
+    )
+    assert settings.accept_from == ("10.1.0.0/16", "::1")
+    named = GateSettings.from_options("north", {"host": "gate-north.lan"})
+    assert named.accept_from is None  # a host name cannot be matched: any source, with a warning
+    with pytest.raises(ParkingError, match="'somewhere' is not an IP address or network"):
+        GateSettings.from_options("north", {"host": "192.0.2.10", "accept_from": ["somewhere"]})
