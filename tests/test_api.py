@@ -6,6 +6,7 @@ import dataclasses
 
 import aiohttp
 import pytest
+
 from estatehub.testing.harness import EstateHarness
 
 ESTATE = """

@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 import voluptuous as vol
+
 from estatehub import config_validation as cv
 from estatehub.config import (
     ApiSettings,

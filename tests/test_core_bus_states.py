@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
+
 from estatehub.bus import EventBus
 from estatehub.clock import RealClock, VirtualClock
 from estatehub.states import StateMachine

@@ -6,6 +6,7 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
+
 from estatehub.bus import EventBus
 from estatehub.clock import VirtualClock
 from estatehub.exceptions import IncidentError

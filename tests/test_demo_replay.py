@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 import pytest
+
 from estatehub.demo import write_demo
 
 ESTATEHUB = [sys.executable, "-m", "estatehub"]

@@ -28,11 +28,12 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import click
-import estatehub.hookspecs
-import estatehub.testing.harness as harness_module
 import pytest
 import voluptuous as vol
 import yaml
+
+import estatehub.hookspecs
+import estatehub.testing.harness as harness_module
 from estatehub import config as config_module
 from estatehub import hookimpl
 from estatehub import replay as replay_module
@@ -86,10 +87,10 @@ _FENCE = re.compile(r"^(`{3,})([^\n`]*)\n(.*?)^\1[ \t]*$", re.M | re.S)
 
 def code_blocks(text: str) -> Iterator[tuple[str, str, str]]:
     """``(info string, body, marker)`` of every fenced block; ``marker`` is the
-    ``<!-- … -->`` comment on the lines just before the block (the file label line in
-    between skipped), or ""."""
+    ``<!-- … -->`` comment on the lines just before the block (a file label line and
+    blank lines in between skipped), or ""."""
     for match in _FENCE.finditer(text):
-        before = text[: match.start()].rstrip("\n").splitlines()[-3:]
+        before = text[: match.start()].rstrip("\n").splitlines()[-4:]
         marker = ""
         for line in reversed(before):
             found = re.fullmatch(r"<!-- (.+) -->", line.strip())
@@ -362,7 +363,7 @@ def test_the_complete_example_of_each_config_page_uses_every_option(
 
 def _fee_rows() -> Iterator[tuple[dict[str, str], str, str, bool, int]]:
     text = page("config/parking.md")
-    for table in re.findall(r"<!-- docs-test: fee-examples -->\n((?:\|.*\n)+)", text):
+    for table in re.findall(r"<!-- docs-test: fee-examples -->\n+((?:\|.*\n)+)", text):
         for row in table.splitlines()[2:]:
             cells = [cell.strip() for cell in row.strip("|").split("|")]
             changes = dict(re.findall(r"`(\w+): ([^`]+)`", " ".join(c for c in cells if "`" in c)))
@@ -659,6 +660,25 @@ def test_the_site_navigation_lists_every_page_once_and_only_existing_ones() -> N
     listed = list(_nav_pages(site["nav"]))
     pages = sorted(str(p.relative_to(DOCS)) for p in all_pages())
     assert sorted(listed) == pages
+
+
+def _layout_block() -> str:
+    text = page("architecture.md")
+    section = text[text.index("## The layout") : text.index("## From the command line")]
+    ((layout,),) = [[body] for info, body, _ in code_blocks(section) if info == "text"]
+    return layout
+
+
+def test_the_architecture_layout_names_every_core_module_and_plugin_and_only_real_ones() -> None:
+    layout = _layout_block()
+    core = ROOT / "core" / "estatehub"
+    modules = {p.name for p in core.rglob("*.py") if p.name != "__init__.py"}
+    packages = {p.parent.name + "/" for p in core.glob("*/__init__.py")}
+    plugins = {p.name + "/" for p in (ROOT / "plugins").iterdir() if p.is_dir()}
+    named_files = set(re.findall(r"\b[a-z_]+\.py\b", layout))
+    unnamed = sorted(n for n in modules | packages | plugins if n not in layout)
+    unknown = sorted(named_files - modules)
+    assert (unnamed, unknown) == ([], [])
 
 
 # -- the worked examples ---------------------------------------------------------------

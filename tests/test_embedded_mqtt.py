@@ -9,6 +9,7 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 import pytest
+
 from estatehub.exceptions import PayloadRejected, TransportError
 from estatehub.transports.base import MqttMessage
 from estatehub.transports.embedded import EmbeddedMqtt

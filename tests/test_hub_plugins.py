@@ -8,6 +8,7 @@ import types
 
 import pytest
 import voluptuous as vol
+
 from estatehub import hookimpl
 from estatehub.hookspecs.base import AdapterSpec, ConfigSectionSpec, SubsystemSpec
 from estatehub.hub import ModuleStatus

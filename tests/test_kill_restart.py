@@ -23,6 +23,7 @@ import aiohttp
 import aiomqtt
 import pytest
 from aiohttp import web
+
 from estatehub.testing.mosquitto import Mosquitto, free_port
 from estatehub_hikvision import samples
 

@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo
 
 import aiomqtt
 import pytest
+
 from estatehub.exceptions import PayloadRejected, TransportError
 from estatehub.testing.mosquitto import Mosquitto
 from estatehub.testing.mosquitto import mosquitto_broker as mosquitto_broker  # fixture

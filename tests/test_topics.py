@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from estatehub.exceptions import TransportError
 from estatehub.transports.topics import (
     InvalidTopicError,
@@ -11,8 +14,6 @@ from estatehub.transports.topics import (
     validate_filter,
     validate_topic,
 )
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 
 @pytest.mark.parametrize(

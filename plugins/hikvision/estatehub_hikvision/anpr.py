@@ -29,6 +29,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import defusedxml.ElementTree as SafeElementTree
 from defusedxml import DefusedXmlException
+
 from estatehub.exceptions import PayloadRejected
 from estatehub.hookspecs.parking import Direction, ParkingError, PlateRead
 from estatehub.transports.base import InboundHttp

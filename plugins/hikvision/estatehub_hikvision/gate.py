@@ -21,6 +21,8 @@ import defusedxml.ElementTree as SafeElementTree
 import voluptuous as vol
 from aiohttp import DigestAuthMiddleware  # aiohttp >= 3.12, as the plugin requires
 from defusedxml import DefusedXmlException
+from yarl import URL
+
 from estatehub.hookspecs.parking import (
     BarrierCommand,
     Direction,
@@ -28,7 +30,6 @@ from estatehub.hookspecs.parking import (
     PlateReadSink,
 )
 from estatehub.transports.base import HttpReply, InboundHttp
-from yarl import URL
 
 from .anpr import DEFAULT_DEVICE_TIMEZONE, parse_anpr_push, resolve_timezone
 

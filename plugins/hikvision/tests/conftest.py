@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 from aiohttp import web
+
 from estatehub.transports.base import HttpReply, InboundHttp
 
 FIXTURES = Path(__file__).parent / "fixtures"

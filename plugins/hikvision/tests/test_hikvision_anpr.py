@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 import pytest
+
 from estatehub.exceptions import PayloadRejected
 from estatehub.hookspecs.parking import Direction, ParkingError, PlateRead
 from estatehub_hikvision.anpr import MAX_BODY_BYTES, parse_anpr_push, parse_plates_list

@@ -5,11 +5,12 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from pathlib import Path
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from estatehub.exceptions import PayloadRejected
 from estatehub.transports.base import InboundHttp
 from estatehub_hikvision.anpr import parse_anpr_push, parse_plates_list
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 CAPTURE = (Path(__file__).parent / "fixtures" / "anpr_push_barrier_gate_cn.multipart").read_bytes()
 CAPTURE_TYPE = "multipart/form-data; boundary=---------------------------7d9a2c31e0f44"

@@ -7,6 +7,7 @@ import socket
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
+
 from estatehub.exceptions import PayloadRejected
 from estatehub.hookspecs.parking import BarrierCommand, Direction, ParkingError, PlateRead
 from estatehub.transports.base import HttpReply

@@ -5,6 +5,7 @@ from __future__ import annotations
 from importlib.metadata import entry_points
 
 import pluggy
+
 from estatehub.hookspecs import base
 from estatehub.hookspecs.base import AdapterSpec
 from estatehub_hikvision import plugin

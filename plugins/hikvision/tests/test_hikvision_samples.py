@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
+
 from estatehub.hookspecs.parking import Direction, PlateRead
 from estatehub_hikvision.anpr import parse_anpr_push
 from estatehub_hikvision.samples import NAMESPACES, anpr_push, fake_jpeg, heartbeat_push

@@ -14,6 +14,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 import voluptuous as vol
+
 from estatehub import config_validation as cv
 from estatehub.hookspecs.base import AdapterSlot
 from estatehub.hookspecs.home import DetectorKind, DetectorReading, HomeError

@@ -31,6 +31,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import voluptuous as vol
+
 from estatehub.exceptions import PayloadRejected, TransportError
 from estatehub.hookspecs.parking import (
     BarrierCommand,

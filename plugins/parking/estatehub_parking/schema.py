@@ -7,6 +7,7 @@ from datetime import datetime, time, timedelta
 from typing import Any
 
 import voluptuous as vol
+
 from estatehub import config_validation as cv
 from estatehub.hookspecs.base import AdapterSlot
 from estatehub.hookspecs.parking import Tariff

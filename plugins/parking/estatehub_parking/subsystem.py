@@ -19,6 +19,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import voluptuous as vol
+
 from estatehub import config_validation as cv
 from estatehub.hookspecs.parking import (
     BarrierCommand,

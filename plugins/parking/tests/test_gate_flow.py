@@ -10,6 +10,7 @@ import json
 from datetime import datetime, timedelta
 
 import pytest
+
 from estatehub.exceptions import ServiceValidationError
 from estatehub.hookspecs.parking import ParkingError
 from estatehub.testing.harness import DEFAULT_START, EstateHarness

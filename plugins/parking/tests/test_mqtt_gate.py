@@ -25,6 +25,8 @@ from zoneinfo import ZoneInfo
 import aiomqtt
 import pytest
 import voluptuous as vol
+from paho.mqtt.subscribeoptions import SubscribeOptions
+
 from estatehub.exceptions import PayloadRejected, TransportError
 from estatehub.hookspecs.parking import BarrierCommand, Direction, PlateRead
 from estatehub.transports.base import MqttCallback, MqttMessage, Unsubscribe
@@ -39,7 +41,6 @@ from estatehub_parking.mqtt_gate import (
     parse_plate_message,
     parse_status_message,
 )
-from paho.mqtt.subscribeoptions import SubscribeOptions
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 RECEIVED = datetime(2026, 3, 1, 8, 15, 2, 400000, tzinfo=SHANGHAI)

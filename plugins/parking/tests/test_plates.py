@@ -10,6 +10,9 @@ from __future__ import annotations
 import logging
 
 import pytest
+from hypothesis import example, given
+from hypothesis import strategies as st
+
 from estatehub.hookspecs.parking import ParkingError, PlateKind
 from estatehub_parking.plates import (
     COLOUR_WORDS,
@@ -19,8 +22,6 @@ from estatehub_parking.plates import (
     normalise_plate,
     reported_colour_name,
 )
-from hypothesis import example, given
-from hypothesis import strategies as st
 
 # --- every kind, as a camera reads it ---------------------------------------------------
 

@@ -12,10 +12,11 @@ from datetime import UTC, datetime, time, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 import pytest
-from estatehub.hookspecs.parking import ParkingError, Tariff
-from estatehub_parking.tariff import FeeBreakdown, FeeLine, check_tariff, parking_fee
 from hypothesis import given
 from hypothesis import strategies as st
+
+from estatehub.hookspecs.parking import ParkingError, Tariff
+from estatehub_parking.tariff import FeeBreakdown, FeeLine, check_tariff, parking_fee
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 BERLIN = ZoneInfo("Europe/Berlin")

@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import voluptuous as vol
+
 from estatehub.exceptions import PayloadRejected
 from estatehub.hookspecs.home import (
     DetectorKind,

@@ -21,6 +21,7 @@ from zoneinfo import ZoneInfo
 
 import aiomqtt
 import pytest
+
 from estatehub.exceptions import PayloadRejected
 from estatehub.transports.base import MqttCallback, MqttMessage, Unsubscribe
 

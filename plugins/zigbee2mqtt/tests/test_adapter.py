@@ -8,6 +8,7 @@ from typing import Any
 import aiomqtt
 import pytest
 import voluptuous as vol
+
 from estatehub.hookspecs.base import AdapterSpec
 from estatehub.hookspecs.home import DetectorKind, DetectorReading
 from estatehub_zigbee2mqtt import plugin, samples

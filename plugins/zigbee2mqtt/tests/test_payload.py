@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 import pytest
+
 from estatehub.exceptions import PayloadRejected
 from estatehub.hookspecs.home import DetectorKind, DetectorReading
 from estatehub.transports.base import MqttMessage
