@@ -121,3 +121,36 @@ async def test_webhook_paths_answer_400_with_the_reason_for_bad_payloads(estate)
         e.events_of("transport.rejected")[-1]["reason"]
         == "no webhook registered at /api/webhook/nobody/here"
     )
+
+
+async def test_only_writes_the_caller_was_allowed_to_make_are_captured(tmp_path):
+    from estatehub.transports.capture import CaptureWriter, read_capture
+
+    harness = EstateHarness.from_yaml(tmp_path, ESTATE, secrets=SECRETS, serve_api=True)
+    config = harness.hub.config
+    harness.hub.config = dataclasses.replace(config, api=dataclasses.replace(config.api, port=0))
+    harness.hub.capture = CaptureWriter(tmp_path / "capture.jsonl")
+    async with harness as e, aiohttp.ClientSession(e.hub.api_url) as http:
+        e.mqtt("zigbee2mqtt/d1", b'{"smoke":true}')
+        await e.settle()
+        incident_id = e.hub.incidents.open_incidents()[0].id
+        async with http.post(
+            f"/api/incidents/{incident_id}/acknowledge", headers=VIEWER, json={}
+        ) as response:
+            assert response.status == 403
+        async with http.post(
+            f"/api/incidents/{incident_id}/acknowledge", headers=DESK, json={}
+        ) as response:
+            assert response.status == 200
+    api_records = [r for r in read_capture(tmp_path / "capture.jsonl") if r.transport == "api"]
+    assert [(r.fields["user"], r.fields["path"]) for r in api_records] == [
+        ("property-desk", f"/api/incidents/{incident_id}/acknowledge")
+    ]
+
+
+async def test_plugins_endpoint_shows_run_time_status(estate):
+    _, http = estate
+    async with http.get("/api/plugins", headers=VIEWER) as response:
+        plugins = {p["name"]: p for p in await response.json()}
+    assert plugins["parking"]["status"] == "loaded"
+    assert "estatehub_register_subsystems" in plugins["parking"]["hooks"]

@@ -418,12 +418,33 @@ async def test_an_update_changes_the_txt_the_household_sees(
     assert (info.port, info.parsed_addresses()) == (8740, [LOOPBACK])
 
 
-async def test_stop_withdraws_the_hub_and_the_household_sees_it_go(
+async def test_modules_changed_while_the_hub_registers_are_what_households_read(
+    household: Household, hubs: Hubs
+) -> None:
+    advertiser = hubs()
+    starting = asyncio.create_task(advertiser.start())
+    await asyncio.sleep(0.1)  # zeroconf probes for the name for about a second
+    await advertiser.update({"modules": "parking,home,access"})
+    await starting
+
+    await household.sees(ServiceStateChange.Added, advertiser.service_name)
+    info = await household.resolve(advertiser.service_name)
+    if info.decoded_properties != hubs.txt("parking,home,access"):
+        # The first announcement went out with the record from before the update.
+        await household.sees(ServiceStateChange.Updated, advertiser.service_name)
+        info = await household.resolve(advertiser.service_name)
+    assert info.decoded_properties == hubs.txt("parking,home,access")
+
+
+async def test_a_running_hub_cannot_start_twice_and_stop_withdraws_it(
     household: Household, hubs: Hubs
 ) -> None:
     advertiser = hubs()
     await advertiser.start()
     await household.sees(ServiceStateChange.Added, advertiser.service_name)
+    with pytest.raises(DiscoveryError) as caught:
+        await advertiser.start()
+    assert caught.value.reason == f"{advertiser.service_name} is already advertised"
 
     await advertiser.stop()
     await household.sees(ServiceStateChange.Removed, advertiser.service_name)
@@ -447,17 +468,6 @@ async def test_a_second_hub_with_the_same_estate_name_gets_a_unique_name(
     assert second.service_name == f"{first.instance_name}-2._estatehub._tcp.local."
     assert (await household.resolve(first.service_name)).port == 8743
     assert (await household.resolve(second.service_name)).port == 8744
-
-
-async def test_starting_twice_is_refused(hubs: Hubs) -> None:
-    advertiser = hubs()
-    await advertiser.start()
-
-    with pytest.raises(DiscoveryError) as caught:
-        await advertiser.start()
-
-    assert caught.value.reason == f"{advertiser.service_name} is already advertised"
-    assert advertiser.running
 
 
 async def test_an_interface_address_not_on_this_machine_fails_start_with_the_reason(

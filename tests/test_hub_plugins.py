@@ -309,3 +309,25 @@ async def test_estatehub_parking_verdict_override_decides_before_the_default(tmp
             ("沪C5N728", "deny", "no visitors before 06:00"),
             ("沪A8K352", "open", "resident"),
         ]
+
+
+async def test_a_module_that_fails_half_way_through_start_is_stopped_to_release_what_it_took(
+    tmp_path,
+):
+    released = []
+
+    class HalfStarted(GoodModule):
+        async def start(self, hub):
+            self.unsubscribe = hub.mqtt.subscribe("vendor/+/state", lambda message: None)
+            raise RuntimeError("second device unreachable")
+
+        async def stop(self):
+            self.unsubscribe()
+            released.append("stopped")
+
+    plugins = manager(("acme-half", subsystem_plugin("half", HalfStarted)))
+    async with EstateHarness.from_yaml(
+        tmp_path, "estate: {name: t}\nmodules:\n  half:\n", plugins=plugins
+    ) as e:
+        assert e.hub.modules["half"].status is ModuleStatus.FAILED
+        assert released == ["stopped"]

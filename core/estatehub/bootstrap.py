@@ -111,6 +111,8 @@ def load_config(path: Path, plugins: PluginManager) -> EstateConfig:
             continue
         for slot in slots:
             issues.extend(_check_slot(name, slot, raw, regs, path))
+    if config is not None and not issues:
+        issues.extend(_check_registry_references(config, regs, path))
     if issues or config is None:
         unique = {(i.file, i.line, i.path, i.message): i for i in issues}
         raise ConfigError(
@@ -148,6 +150,23 @@ def _check_slot(name: str, slot: Any, raw: Any, regs: Any, path: Path) -> list[C
         file, line = _where(raw_entry, None, path)
         found = [ConfigIssue(file, line, i.path, i.message) for i in found]
     return list(found)
+
+
+def _check_registry_references(config: EstateConfig, regs: Any, path: Path) -> list[ConfigIssue]:
+    from .registry import EstateRegistry
+
+    registry = EstateRegistry(config.registry)
+    found: list[ConfigIssue] = []
+    for name, module_config in config.modules.items():
+        spec = regs.subsystems.get(name)
+        if spec is None or spec.registry_check is None:
+            continue
+        for relative, message in spec.registry_check(module_config, registry):
+            where = ("modules", name, *relative)
+            node = _walk(config.raw, where[:-1])
+            file, line = _where(node, where[-1] if isinstance(where[-1], str) else None, path)
+            found.append(ConfigIssue(file, line, where, message))
+    return found
 
 
 def _schema(schema: Any) -> vol.Schema:

@@ -394,6 +394,7 @@ class HubAdvertiser:
         self._zeroconf: AsyncZeroconf | None = None
         self._info: AsyncServiceInfo | None = None
         self._announcing: set[asyncio.Future[Any]] = set()
+        self._starting = False
 
     # -- what is advertised ------------------------------------------------------------
 
@@ -444,11 +445,24 @@ class HubAdvertiser:
             interface is not on this machine, the mDNS port is not shared, or zeroconf
             did not finish within :data:`START_TIMEOUT`; nothing is left running then.
         """
-        if self._zeroconf is not None:
+        if self._zeroconf is not None or self._starting:
             raise DiscoveryError(f"{self.service_name} is already advertised")
-        plan = plan_addresses(
-            await _resolve_host(self._host), self._interfaces, list(ifaddr.get_adapters())
-        )
+        self._starting = True
+        try:
+            await self._start()
+        finally:
+            self._starting = False
+
+    async def _start(self) -> None:
+        try:
+            async with asyncio.timeout(START_TIMEOUT):
+                host_addresses = await _resolve_host(self._host)
+        except TimeoutError:
+            raise DiscoveryError(
+                f"resolving the API host {self._host!r} took longer than {START_TIMEOUT:g} s"
+            ) from None
+        plan = plan_addresses(host_addresses, self._interfaces, list(ifaddr.get_adapters()))
+        txt = self._txt
         info = self._service_info(f"{self._wanted_name}.{SERVICE_TYPE}", plan.addresses)
         zc: AsyncZeroconf | None = None
         try:
@@ -459,6 +473,8 @@ class HubAdvertiser:
                 else:
                     zc = AsyncZeroconf(interfaces=list(plan.interfaces))
                 await zc.zeroconf.async_wait_for_start()
+                # zeroconf skips an interface it cannot bind with only a log line; with
+                # none left it would "register" the service and send it nowhere.
                 if not getattr(zc.zeroconf.engine, "senders", True):
                     where = ", ".join(plan.interfaces or ()) or "any interface"
                     raise DiscoveryError(f"zeroconf could not open a socket on {where}")
@@ -484,6 +500,10 @@ class HubAdvertiser:
         self._addresses = plan.addresses
         self._instance_name = info.name.removesuffix(f".{SERVICE_TYPE}")
         self._keep_announcing(announcing)
+        if self._txt != txt:  # update() ran while zeroconf was probing
+            info = self._service_info(info.name, plan.addresses)
+            self._keep_announcing(await zc.async_update_service(info))
+            self._info = info
         if self._instance_name != self._wanted_name:
             _LOGGER.info(
                 "the name %r is taken on the network; advertising as %r",
@@ -565,7 +585,14 @@ class HubAdvertiser:
         )
 
     def _keep_announcing(self, announcing: Awaitable[Any]) -> None:
-        """Hold on to zeroconf's announcement task so that :meth:`stop` can cancel it."""
+        """Hold on to zeroconf's announcement task so that :meth:`stop` can cancel it.
+
+        Announcements still running for an older record are cancelled: each repeats the
+        record it was started with, and a late repeat would put the old TXT back into the
+        households' caches.
+        """
+        for older in self._announcing:
+            older.cancel()
         future = asyncio.ensure_future(announcing)
         self._announcing.add(future)
         future.add_done_callback(self._announcing.discard)

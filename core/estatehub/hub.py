@@ -198,9 +198,11 @@ class Hub:
                 await asyncio.wait_for(record.module.start(self), self.start_timeout)
             except TimeoutError:
                 self._module_failed(record, f"did not start within {self.start_timeout:g} s")
+                await self._release(record)
             except Exception as err:
                 _LOGGER.debug("module %s start failure", record.name, exc_info=True)
                 self._module_failed(record, f"{type(err).__name__}: {err}")
+                await self._release(record)
             else:
                 record.status = ModuleStatus.RUNNING
                 _LOGGER.info("module %s (plugin %s) started", record.name, record.plugin)
@@ -209,6 +211,21 @@ class Hub:
             for record in self.modules.values():
                 if record.status is ModuleStatus.PENDING and record.module is not None:
                     group.create_task(start_one(record), name=f"start {record.name}")
+
+    async def _release(self, record: ModuleRecord) -> None:
+        # A module that failed half-way may hold subscriptions or webhooks from the part
+        # that worked: give it the chance to release them, but never wait long for it.
+        if record.module is None:
+            return
+        try:
+            await asyncio.wait_for(record.module.stop(), self.stop_timeout)
+        except Exception as err:
+            _LOGGER.error(
+                "module %s (plugin %s) failed to stop after failing to start: %r",
+                record.name,
+                record.plugin,
+                err,
+            )
 
     def _module_failed(self, record: ModuleRecord, error: str) -> None:
         record.status = ModuleStatus.FAILED

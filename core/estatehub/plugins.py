@@ -160,7 +160,7 @@ class PluginManager:
         return sorted(self._infos.values(), key=lambda p: p.name)
 
     def mark_failed(self, name: str, error: str) -> None:
-        """Record that a loaded plugin failed at run time (shown by ``estatehub plugins``)."""
+        """Record that a loaded plugin failed at run time (shown by ``GET /api/plugins``)."""
         info = self._infos.get(name)
         if info is not None:
             self._infos[name] = PluginInfo(

@@ -40,11 +40,17 @@ async def perform_write(
     if body is not None and not isinstance(body, dict):
         return 400, {"error": "the request body must be a JSON object"}
     body = body or {}
-    if hub.capture is not None:
-        hub.capture.record_api(hub.clock.now(), method, path, user.name, body)
+
+    def record() -> None:
+        # Only writes the caller was allowed to make are captured: a replay runs them with
+        # every role, so a refused write must not appear there as if it had happened.
+        if hub.capture is not None:
+            hub.capture.record_api(hub.clock.now(), method, path, user.name, body)
+
     if match := _INCIDENT_ACTION.match(path):
         if not user.may(WRITE_ROLES):
             return 403, {"error": f"token {user.name!r} may not change incidents"}
+        record()
         note = body.get("note", "")
         if not isinstance(note, str):
             return 400, {"error": "note must be a string"}
@@ -164,7 +170,24 @@ def build_app(hub: Hub) -> web.Application:
     app.router.add_get("/api/incidents", incidents)
     app.router.add_get("/api/incidents/{id}", incident)
     app.router.add_post("/api/incidents/{id}/{action}", write)
+
+    async def plugins(request: web.Request) -> web.Response:
+        return _json(
+            [
+                {
+                    "name": p.name,
+                    "version": p.version,
+                    "distribution": p.distribution,
+                    "status": p.status,
+                    "error": p.error,
+                    "hooks": list(p.hooks),
+                }
+                for p in hub.plugins.plugins()
+            ]
+        )
+
     app.router.add_get("/api/services", services)
+    app.router.add_get("/api/plugins", plugins)
     app.router.add_post("/api/services/{domain}/{service}", write)
     hub.http.add_routes(app)
     return app

@@ -7,13 +7,14 @@ register owns its async lifecycle (``async start`` / ``async stop``), run by the
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 from ..plugins import hookspec
 
 if TYPE_CHECKING:
     from ..hub import Hub
+    from ..registry import EstateRegistry
 
 
 class Module(Protocol):
@@ -52,6 +53,10 @@ class SubsystemSpec:
     :param adapter_slots: ``adapter_slots(config) -> iterable of AdapterSlot``: where the
         validated module config names adapters, so ``check-config`` can validate each
         device's ``options:`` with its adapter's schema and report the file and line.
+    :param registry_check: ``registry_check(config, registry) -> iterable of (path, message)``:
+        references from the module config into the estate registry that do not hold (a
+        detector in a flat that does not exist); ``path`` is relative to the module's config.
+        ``check-config`` reports each with its file and line.
     """
 
     name: str
@@ -60,6 +65,10 @@ class SubsystemSpec:
     description: str = ""
     always_on: bool = False
     adapter_slots: Callable[[Mapping[str, Any]], Iterable[AdapterSlot]] | None = None
+    registry_check: (
+        Callable[[Mapping[str, Any], EstateRegistry], Iterable[tuple[tuple[str | int, ...], str]]]
+        | None
+    ) = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,16 +98,6 @@ class ConfigSectionSpec:
     name: str
     schema: Any
     description: str = ""
-
-
-@dataclass(frozen=True, slots=True)
-class ServiceSpec:
-    """Documentation of a service a plugin registers at start (for listings)."""
-
-    domain: str
-    name: str
-    description: str = ""
-    fields: Mapping[str, str] = field(default_factory=dict)
 
 
 Registrar = Callable[[Any], None]

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from estatehub import hookimpl
 from estatehub.hookspecs.base import SubsystemSpec
 
-from .subsystem import HOME_SCHEMA, HomeModule, adapter_slots
+from .subsystem import HOME_SCHEMA, HomeModule, adapter_slots, registry_check
 
 
 @hookimpl
@@ -20,5 +20,6 @@ def estatehub_register_subsystems(register: Callable[[SubsystemSpec], None]) -> 
             config_schema=HOME_SCHEMA,
             description="Household detectors mapped to flats; alarms escalate as safety incidents",
             adapter_slots=adapter_slots,
+            registry_check=registry_check,
         )
     )

@@ -22,6 +22,7 @@ from estatehub.incidents import EscalationPolicy, EscalationStep, Severity
 
 if TYPE_CHECKING:
     from estatehub.hub import Hub
+    from estatehub.registry import EstateRegistry
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -59,9 +60,18 @@ STEP_SCHEMA = vol.Schema(
         vol.Optional("instruction", default=""): str,
     }
 )
+
+
+def _steps_in_order(steps: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    afters = [step["after"] for step in steps]
+    if afters != sorted(afters):
+        raise vol.Invalid("escalation steps must be in order of 'after' (earliest first)")
+    return steps
+
+
 ESCALATION_SCHEMA = vol.Schema(
     {
-        vol.Required("steps"): vol.All([STEP_SCHEMA], vol.Length(min=1)),
+        vol.Required("steps"): vol.All(cv.list_of(STEP_SCHEMA), vol.Length(min=1), _steps_in_order),
         vol.Optional("repeat_every", default=timedelta(minutes=5)): cv.duration,
     }
 )
@@ -86,6 +96,32 @@ HOME_SCHEMA = vol.Schema(
         ),
     }
 )
+
+
+def registry_check(
+    config: Mapping[str, Any], registry: EstateRegistry
+) -> list[tuple[tuple[str, ...], str]]:
+    """Every detector's flat must exist, and agree with the registry's device entry."""
+    problems: list[tuple[tuple[str, ...], str]] = []
+    for detector_id, detector in config["detectors"].items():
+        flat = detector.get("flat")
+        device = registry.devices.get(detector_id)
+        if flat is not None and flat not in registry.flats:
+            known = ", ".join(sorted(registry.flats)[:8]) or "none in the registry"
+            problems.append(
+                (
+                    ("detectors", detector_id, "flat"),
+                    f"no flat {flat!r} in the registry (flats: {known})",
+                )
+            )
+        elif flat is not None and device is not None and device.flat not in (None, flat):
+            problems.append(
+                (
+                    ("detectors", detector_id, "flat"),
+                    f"registry → devices says {detector_id} is in {device.flat}, not {flat}",
+                )
+            )
+    return problems
 
 
 def adapter_slots(config: Mapping[str, Any]) -> list[AdapterSlot]:
@@ -135,27 +171,51 @@ class HomeModule:
         return found.id if found else None
 
     async def start(self, hub: Hub) -> None:
-        """Build and start one adapter per detector; restore alarm state from open incidents."""
+        """Build and start one adapter per detector; restore alarm state from open incidents.
+
+        A detector that cannot start is marked unavailable and raises a critical incident of
+        its own; the other detectors are still watched (one bad entry must never leave a
+        building's smoke detectors unwatched).
+        """
         for detector_id, detector in self.detectors.items():
-            flat = self.flat_of(detector_id)
-            if flat is not None and flat not in hub.registry.flats:
-                raise HomeError(f"detector {detector_id}: flat {flat!r} is not in the registry")
-            kind = detector.get("kind", "smoke")
-            if (
-                hub.incidents.find_open(f"{INCIDENT_KIND[DetectorKind(kind)]}:{detector_id}")
-                is not None
-            ):
-                self.alarming[detector_id] = True
-            adapter = hub.build_adapter(
-                "home",
-                detector.get("adapter") or self.config["adapter"],
-                detector_id,
-                _with_kind(detector),
-                self.on_reading,
-            )
-            await adapter.start(hub)
-            self.adapters[detector_id] = adapter
-            hub.states.set(self._entity(detector_id), "unknown", {"flat": flat, "kind": kind})
+            try:
+                await self._start_detector(hub, detector_id, detector)
+            except Exception as err:
+                _LOGGER.error("detector %s could not start: %s", detector_id, err)
+                location = detector.get("flat") or f"device:{detector_id}"
+                hub.states.set(self._entity(detector_id), "unavailable", {"error": str(err)})
+                hub.incidents.raise_incident(
+                    "detector.failed",
+                    Severity.CRITICAL,
+                    location,
+                    f"detector {detector_id} is not watched: {err}",
+                    source="home",
+                    dedupe_key=f"failed:{detector_id}",
+                    data={"detector": detector_id, "error": str(err)},
+                )
+
+    async def _start_detector(
+        self, hub: Hub, detector_id: str, detector: Mapping[str, Any]
+    ) -> None:
+        flat = self.flat_of(detector_id)
+        if flat is not None and flat not in hub.registry.flats:
+            raise HomeError(f"flat {flat!r} is not in the registry")
+        kind = detector.get("kind", "smoke")
+        if (
+            hub.incidents.find_open(f"{INCIDENT_KIND[DetectorKind(kind)]}:{detector_id}")
+            is not None
+        ):
+            self.alarming[detector_id] = True
+        adapter = hub.build_adapter(
+            "home",
+            detector.get("adapter") or self.config["adapter"],
+            detector_id,
+            _with_kind(detector),
+            self.on_reading,
+        )
+        await adapter.start(hub)
+        self.adapters[detector_id] = adapter
+        hub.states.set(self._entity(detector_id), "unknown", {"flat": flat, "kind": kind})
 
     async def stop(self) -> None:
         """Stop every adapter."""

@@ -161,3 +161,54 @@ async def test_bad_smoke_value_itself_is_rejected_without_an_alarm(tmp_path):
         await e.settle()
         assert e.events_of("incident.raised") == []
         assert "'smoke'" in e.events_of("transport.rejected")[0]["reason"]
+
+
+def test_check_config_catches_a_detector_in_a_flat_that_does_not_exist(tmp_path):
+    import pytest
+
+    from estatehub.config import ConfigError
+
+    bad = ESTATE.replace(
+        "options: {friendly_name: b3/stairs/smoke}",
+        "flat: b3-1-1302\n        options: {friendly_name: b3/stairs/smoke}",
+    )
+    with pytest.raises(ConfigError) as caught:
+        EstateHarness.from_yaml(tmp_path, bad)
+    line = next(n for n, text in enumerate(bad.splitlines(), 1) if "flat: b3-1-1302" in text)
+    assert str(caught.value) == (
+        f"estate.yaml, line {line}: modules → home → detectors → stairwell-smoke → flat: "
+        "no flat 'b3-1-1302' in the registry (flats: b3-1-1202)"
+    )
+
+
+def test_escalation_steps_out_of_order_are_a_config_error(tmp_path):
+    import pytest
+
+    from estatehub.config import ConfigError
+
+    bad = ESTATE + (
+        "    escalation:\n      smoke:\n        steps:\n"
+        "          - {after: 5m, notify: guard}\n          - {after: 1m, notify: household}\n"
+    )
+    with pytest.raises(ConfigError, match="escalation steps must be in order of 'after'"):
+        EstateHarness.from_yaml(tmp_path, bad)
+
+
+async def test_one_detector_that_cannot_start_does_not_leave_the_others_unwatched(tmp_path):
+    harness = estate(tmp_path)
+    module_config = dict(harness.config.modules["home"])
+    detectors = dict(module_config["detectors"])
+    detectors["stairwell-smoke"] = {**detectors["stairwell-smoke"], "adapter": "no_such_adapter"}
+    import dataclasses
+
+    harness.hub.config = dataclasses.replace(
+        harness.config, modules={"home": {**module_config, "detectors": detectors}}
+    )
+    async with harness as e:
+        assert e.hub.modules["home"].status.value == "running"
+        failed = e.events_of("incident.raised")[0]
+        assert (failed["kind"], failed["severity"]) == ("detector.failed", "critical")
+        assert "stairwell-smoke is not watched" in failed["summary"]
+        e.mqtt(TOPIC, b'{"smoke":true}')
+        await e.settle()
+        assert [d["kind"] for d in e.events_of("incident.raised")] == ["detector.failed", "smoke"]

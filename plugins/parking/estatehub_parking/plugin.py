@@ -23,9 +23,8 @@ from estatehub.hookspecs.parking import (
 )
 
 from .mqtt_gate import MQTT_GATE_OPTIONS_SCHEMA, MqttJsonGate
-from .schema import PARKING_SCHEMA, adapter_slots
-from .subsystem import ParkingModule, default_verdict
-from .tariff import parking_fee
+from .schema import PARKING_SCHEMA, adapter_slots, registry_check
+from .subsystem import ParkingModule, default_fee, default_verdict
 
 
 @hookimpl
@@ -38,6 +37,7 @@ def estatehub_register_subsystems(register: Callable[[SubsystemSpec], None]) -> 
             config_schema=PARKING_SCHEMA,
             description="Vehicle gates: plate recognition, barrier decisions, sessions and fees",
             adapter_slots=adapter_slots,
+            registry_check=registry_check,
         )
     )
 
@@ -61,9 +61,7 @@ def estatehub_parking_fee(
     session: ParkingSession, tariff: Tariff, exited_at: datetime
 ) -> int | None:
     """Default fee: residents park free; everyone else pays the estate tariff."""
-    if session.category == "resident":
-        return 0
-    return parking_fee(session.entered_at, exited_at, tariff).fee_fen
+    return default_fee(session, tariff, exited_at)
 
 
 @hookimpl(trylast=True)

@@ -79,14 +79,24 @@ GATE_SCHEMA = vol.Schema(
     }
 )
 
-VISITOR_PASS_SCHEMA = vol.Schema(
-    {
-        vol.Required("plate"): cv.plate_string,
-        vol.Required("host"): str,
-        vol.Required("valid_from"): _aware_datetime,
-        vol.Required("valid_until"): _aware_datetime,
-        vol.Optional("note", default=""): str,
-    }
+
+def _window_in_order(visitor_pass: dict[str, Any]) -> dict[str, Any]:
+    if visitor_pass["valid_until"] <= visitor_pass["valid_from"]:
+        raise vol.Invalid("valid_until must be after valid_from", path=["valid_until"])
+    return visitor_pass
+
+
+VISITOR_PASS_SCHEMA = vol.All(
+    vol.Schema(
+        {
+            vol.Required("plate"): cv.plate_string,
+            vol.Required("host"): str,
+            vol.Required("valid_from"): _aware_datetime,
+            vol.Required("valid_until"): _aware_datetime,
+            vol.Optional("note", default=""): str,
+        }
+    ),
+    _window_in_order,
 )
 
 BLOCKED_SCHEMA = vol.Schema(
@@ -105,7 +115,9 @@ PARKING_SCHEMA = vol.Schema(
         vol.Required("gates"): vol.All({cv.slug: GATE_SCHEMA}, vol.Length(min=1)),
         vol.Optional("tariff", default=dict): _tariff,
         vol.Optional("residents", default=dict): vol.Any(None, {str: [cv.plate_string]}),
-        vol.Optional("visitor_passes", default=list): vol.Any(None, [VISITOR_PASS_SCHEMA]),
+        vol.Optional("visitor_passes", default=list): vol.Any(
+            None, cv.list_of(VISITOR_PASS_SCHEMA)
+        ),
         vol.Optional("blocked", default=list): vol.Any(None, [BLOCKED_SCHEMA]),
         vol.Optional("unknown_vehicles", default="admit"): vol.In(["admit", "deny", "review"]),
         vol.Optional("dedupe_window", default=timedelta(seconds=10)): cv.duration,
@@ -115,6 +127,33 @@ PARKING_SCHEMA = vol.Schema(
         vol.Optional("history_retention", default=timedelta(days=180)): cv.duration,
     }
 )
+
+
+def registry_check(
+    config: Mapping[str, Any], registry: Any
+) -> list[tuple[tuple[str | int, ...], str]]:
+    """Resident households and visitor hosts must be households the registry knows.
+
+    Only checked when the registry lists households at all (an estate may run parking
+    before it has entered its registry).
+    """
+    if not registry.households:
+        return []
+    problems: list[tuple[tuple[str | int, ...], str]] = []
+    for household in config.get("residents") or {}:
+        if household not in registry.households:
+            problems.append(
+                (("residents", household), f"no household {household!r} in the registry")
+            )
+    for index, visitor_pass in enumerate(config.get("visitor_passes") or ()):
+        if visitor_pass["host"] not in registry.households:
+            problems.append(
+                (
+                    ("visitor_passes", index, "host"),
+                    f"no household {visitor_pass['host']!r} in the registry",
+                )
+            )
+    return problems
 
 
 def adapter_slots(config: Mapping[str, Any]) -> Iterable[AdapterSlot]:

@@ -38,6 +38,7 @@ from estatehub.incidents import Severity
 
 from .plates import PlateRules, mask_plate, normalise_plate
 from .schema import _aware_datetime
+from .tariff import parking_fee
 
 if TYPE_CHECKING:
     from estatehub.hub import Hub
@@ -84,6 +85,7 @@ class ParkingModule:
         self._seen_keys: OrderedDict[str, None] = OrderedDict()
         self.duplicates = 0
         self.skewed = 0
+        self.policy_errors = 0
         self._unregister: list[Any] = []
         self._retention_timer: Any = None
 
@@ -172,6 +174,10 @@ class ParkingModule:
         """
         now = self.hub.clock.now()
         removed = self.hub.store.purge(CLOSED_SESSIONS, now - self.config["history_retention"])
+        expired = [p for p in self.passes if p["valid_until"] < now]
+        for visitor_pass in expired:
+            self.passes.remove(visitor_pass)
+            self.hub.store.delete(PASSES, _pass_key(visitor_pass))
         if removed:
             self.hub.store.audit(
                 now,
@@ -235,10 +241,7 @@ class ParkingModule:
             },
         )
         context = self._context(read.gate, direction, plate, at)
-        verdict, reason = self.hub.plugins.parking_verdict(read, plate, context) or (
-            Verdict.REVIEW,
-            "no verdict policy answered",
-        )
+        verdict, reason = self._verdict(read, plate, context)
         hub.bus.fire(
             "parking.decision",
             {
@@ -357,12 +360,44 @@ class ParkingModule:
             gate, direction, at, category, household, session, fee_due, extra
         )
 
+    def _verdict(
+        self, read: PlateRead, plate: Plate, context: GateDecisionContext
+    ) -> tuple[Verdict, str]:
+        # A policy plugin that raises must not cost the vehicle its decision: fall back to
+        # the estate-neutral default, say so, and count it.
+        try:
+            answer = self.hub.plugins.parking_verdict(read, plate, context)
+        except Exception:
+            self.policy_errors += 1
+            _LOGGER.exception("a parking verdict policy failed; using the default policy")
+            answer = None
+        if answer is None:
+            return default_verdict(read, plate, context)
+        return answer
+
     def fee_for(self, session: ParkingSession, exited_at: datetime) -> int:
-        """What a session costs if it ends at ``exited_at`` (through the fee policy hook)."""
-        fee = self.hub.plugins.parking_fee(session, self.tariff, exited_at)
-        if fee is None or fee < 0:
-            raise ParkingError(f"no fee policy priced session {session.session_id} (got {fee!r})")
-        return int(fee)
+        """What a session costs if it ends at ``exited_at`` (through the fee policy hook).
+
+        A fee policy that raises or answers nonsense is logged and the tariff applies.
+        """
+        try:
+            fee = self.hub.plugins.parking_fee(session, self.tariff, exited_at)
+        except Exception:
+            self.policy_errors += 1
+            _LOGGER.exception(
+                "a parking fee policy failed for session %s; using the tariff", session.session_id
+            )
+            fee = None
+        if not isinstance(fee, int) or isinstance(fee, bool) or fee < 0:
+            if fee is not None:
+                self.policy_errors += 1
+                _LOGGER.error(
+                    "a parking fee policy answered %r for session %s; using the tariff",
+                    fee,
+                    session.session_id,
+                )
+            fee = default_fee(session, self.tariff, exited_at)
+        return fee
 
     # -- entry and exit ----------------------------------------------------------------
 
@@ -378,27 +413,27 @@ class ParkingModule:
         if verdict is not Verdict.OPEN:
             return
         if plate.plate not in self.sessions:
-            sequence = self.hub.store.next_sequence("parking.session")
-            session = ParkingSession(
-                session_id=f"PS-{at:%Y%m%d}-{sequence:05d}",
-                plate=plate.plate,
-                kind=plate.kind,
-                entry_gate=gate,
-                entered_at=at,
-                category=context.category,
-            )
-            self._save(session)
-            self.hub.bus.fire(
-                "parking.session_opened",
-                {
-                    "plate": plate.plate,
-                    "gate": gate,
-                    "session": session.session_id,
-                    "category": context.category,
-                },
-            )
-            self._publish_occupancy()
+            self._open_session(gate, plate.plate, context.category, at)
         self.send_barrier(gate, "open", plate.plate, reason)
+
+    def _open_session(self, gate: str, plate: str, category: str, at: datetime) -> ParkingSession:
+        sequence = self.hub.store.next_sequence("parking.session")
+        kind = normalise_plate(plate, None, self.rules).kind
+        session = ParkingSession(
+            session_id=f"PS-{at:%Y%m%d}-{sequence:05d}",
+            plate=plate,
+            kind=kind,
+            entry_gate=gate,
+            entered_at=at,
+            category=category,
+        )
+        self._save(session)
+        self.hub.bus.fire(
+            "parking.session_opened",
+            {"plate": plate, "gate": gate, "session": session.session_id, "category": category},
+        )
+        self._publish_occupancy()
+        return session
 
     def _exit(
         self,
@@ -555,7 +590,13 @@ class ParkingModule:
         now = self.hub.clock.now()
         exited_at = session.exited_at or now
         due = self.fee_for(session, exited_at) - session.paid_fen
+        if due <= 0 and "amount_fen" not in call.data:
+            raise ParkingError(
+                f"nothing is due for {mask_plate(key)} (already paid {session.paid_fen} fen)"
+            )
         amount = call.data.get("amount_fen", due)
+        if amount <= 0:
+            raise ParkingError(f"a payment must be more than 0 fen, got {amount}")
         if amount < due:
             raise ParkingError(f"{amount} fen is less than the {due} fen due for {mask_plate(key)}")
         paid = replace(session, paid_fen=session.paid_fen + amount, fee_fen=due + session.paid_fen)
@@ -589,17 +630,27 @@ class ParkingModule:
         gate = call.data["gate"]
         if gate not in self.gates:
             raise ParkingError(f"no gate {gate!r} (gates: {', '.join(self.gates)})")
+        now = self.hub.clock.now()
+        raw_plate = call.data.get("plate", "")
         self.hub.store.audit(
-            self.hub.clock.now(),
+            now,
             call.user or "hub",
             "parking.open_barrier",
             gate,
-            {"reason": call.data["reason"], "plate": call.data.get("plate", "")},
+            {"reason": call.data["reason"], "plate": raw_plate},
         )
-        command = self.send_barrier(
-            gate, "open", call.data.get("plate", ""), f"guard override: {call.data['reason']}"
-        )
-        return {"command_id": command.command_id}
+        result: dict[str, Any] = {}
+        plate = self._key(raw_plate) if raw_plate else ""
+        if plate and self.gates[gate]["direction"] != "out" and plate not in self.sessions:
+            # A guard let a reviewed car in: it gets a session like any other, so it is
+            # priced (and recognised) when it leaves.
+            session = self._open_session(gate, plate, "guard_override", now)
+            result["session"] = session.session_id
+        elif plate and plate in self.sessions and self.gates[gate]["direction"] == "out":
+            self._close(self.sessions[plate], gate, now)
+        command = self.send_barrier(gate, "open", plate, f"guard override: {call.data['reason']}")
+        result["command_id"] = command.command_id
+        return result
 
     def _add_pass(self, call: Any) -> dict[str, Any]:
         data = dict(call.data)
@@ -607,7 +658,7 @@ class ParkingModule:
             raise ParkingError("valid_until must be after valid_from")
         data["plate"] = self._key(data["plate"])
         self.passes.append(data)
-        key = f"{data['plate']}@{data['valid_from'].isoformat()}"
+        key = _pass_key(data)
         self.hub.store.put(
             PASSES,
             key,
@@ -681,6 +732,13 @@ BLOCK_SCHEMA = vol.Schema(
 UNBLOCK_SCHEMA = vol.Schema({vol.Required("plate"): cv.plate_string})
 
 
+def default_fee(session: ParkingSession, tariff: Tariff, exited_at: datetime) -> int:
+    """The estate-neutral fee (see ``estatehub_parking_fee``): residents free, others the tariff."""
+    if session.category == "resident":
+        return 0
+    return parking_fee(session.entered_at, exited_at, tariff).fee_fen
+
+
 def default_verdict(
     read: PlateRead, plate: Plate, context: GateDecisionContext
 ) -> tuple[Verdict, str]:
@@ -714,6 +772,10 @@ def default_verdict(
     if context.fee_due_fen > 0:
         return Verdict.DENY, f"fee due {context.fee_due_fen / 100:.2f} CNY"
     return Verdict.OPEN, "nothing due" if context.category != "resident" else "resident"
+
+
+def _pass_key(visitor_pass: Mapping[str, Any]) -> str:
+    return f"{visitor_pass['plate']}@{visitor_pass['valid_from'].isoformat()}"
 
 
 def _minutes(start: datetime, end: datetime) -> int:

@@ -315,3 +315,93 @@ async def test_dedupe_memory_is_bounded_by_time_not_by_a_scan(tmp_path):
             await e.advance(timedelta(minutes=5))
         # Only the last hour of reads is remembered (12 reads at 5-minute spacing, plus the edge).
         assert len(module._last_counted) <= 13
+
+
+async def test_guard_override_at_the_entry_opens_a_session_priced_at_the_exit(tmp_path):
+    async with estate(tmp_path) as e:
+        plate(e, "north", "沪A1O234")  # review: the guard reads 沪A10234 on the camera picture
+        await e.settle()
+        result = await e.call(
+            "parking",
+            "open_barrier",
+            {"gate": "north", "plate": "沪A10234", "reason": "checked the picture"},
+            user="guard",
+        )
+        assert result["session"].startswith("PS-")
+        await e.advance(timedelta(minutes=70))
+        plate(e, "south", "沪A10234")
+        await e.settle()
+        assert e.events_of("parking.fee_due")[0]["fee_fen"] == 1000
+
+
+async def test_paying_when_nothing_is_due_is_refused_never_a_negative_payment(tmp_path):
+    async with estate(tmp_path) as e:
+        plate(e, "north", "沪C5N728")
+        await e.settle()
+        await e.advance(timedelta(minutes=90))
+        await e.call("parking", "pay", {"plate": "沪C5N728"})  # pays 1000 fen before leaving
+        with pytest.raises(
+            ParkingError, match="nothing is due for 沪C·\\*\\*\\*28 \\(already paid 1000 fen\\)"
+        ):
+            await e.call("parking", "pay", {"plate": "沪C5N728"})
+        with pytest.raises(ParkingError, match="more than 0 fen"):
+            await e.call("parking", "pay", {"plate": "沪C5N728", "amount_fen": 0})
+        assert [p["amount_fen"] for p in e.events_of("parking.payment")] == [1000]
+
+
+async def test_a_policy_plugin_that_raises_falls_back_to_the_default_and_is_counted(tmp_path):
+    from estatehub import hookimpl
+    from estatehub.plugins import PluginManager
+
+    class Broken:
+        @hookimpl
+        def estatehub_parking_verdict(self, read, plate, context):
+            raise RuntimeError("policy bug")
+
+        @hookimpl
+        def estatehub_parking_fee(self, session, tariff, exited_at):
+            return -5  # nonsense
+
+    plugins = PluginManager(allow=["parking"], environ={})
+    plugins.load_entry_points()
+    plugins.register(Broken(), "broken-policy")
+    async with estate(tmp_path, plugins=plugins) as e:
+        plate(e, "north", "沪C5N728")
+        await e.settle()
+        assert e.events_of("parking.decision")[0]["verdict"] == "open"
+        await e.advance(timedelta(minutes=90))
+        plate(e, "south", "沪C5N728")
+        await e.settle()
+        assert e.events_of("parking.fee_due")[0]["fee_fen"] == 1000
+        assert e.hub.modules["parking"].module.policy_errors >= 3
+
+
+async def test_expired_visitor_passes_are_removed_from_the_store(tmp_path):
+    db = tmp_path / "estatehub.db"
+    async with estate(tmp_path, store_path=db) as e:
+        await e.call(
+            "parking",
+            "add_visitor_pass",
+            {
+                "plate": "沪D11223",
+                "host": "h-wang",
+                "valid_from": "2026-03-02T07:00:00+08:00",
+                "valid_until": "2026-03-02T12:00:00+08:00",
+            },
+        )
+        assert len(list(e.hub.store.records("parking.passes"))) == 1
+        await e.advance(timedelta(days=1, hours=1))
+        assert list(e.hub.store.records("parking.passes")) == []
+
+
+def test_a_visitor_pass_that_ends_before_it_starts_is_a_config_error(tmp_path):
+    from estatehub.config import ConfigError
+
+    bad = ESTATE.replace(
+        "valid_until: 2026-03-02T23:59:59+08:00", "valid_until: 2026-03-01T23:59:59+08:00"
+    )
+    with pytest.raises(
+        ConfigError,
+        match=r"visitor_passes\[0\] → valid_until: valid_until must be after valid_from",
+    ):
+        EstateHarness.from_yaml(tmp_path, bad.replace("{extra}", ""))
