@@ -108,7 +108,8 @@ BARRIER_PATH = "/ISAPI/Parking/channels/{channel}/barrierGate"
 RESIDENT_PREFIX, VISITOR_PREFIX, HISTORY_PREFIX = "沪A", "沪B", "沪D"
 COMMAND_TIMEOUT = 5.0
 BROKER_NODELAY = "mqtt resident, broker set_tcp_nodelay"
-BOTH_NODELAY = "mqtt resident, broker + hub TCP_NODELAY (what-if)"
+BOTH_NODELAY = "mqtt resident, broker+hub NODELAY (what-if)"
+NO_AUTH = " (no auth)"
 
 ISAPI_OK = (
     '<?xml version="1.0" encoding="UTF-8"?>\r\n'
@@ -586,7 +587,7 @@ async def open_loop(
         for index in cursor:  # one shared iterator: each vehicle is sent exactly once
             await send(index)
 
-    cpu = CpuMeter(hub_pid)
+    cpu, own = CpuMeter(hub_pid), CpuMeter(os.getpid())
     started = now_ns()
     await asyncio.gather(*(sender() for _ in range(concurrency)))
     all_sent = now_ns()
@@ -595,6 +596,7 @@ async def open_loop(
     except TimeoutError:
         raise BenchError(f"{what}: not every barrier command arrived within 30 s") from None
     cpu.stop()
+    own.stop()
     elapsed = (last_arrival() - started) / 1e9
     return {
         "vehicles": count,
@@ -604,6 +606,8 @@ async def open_loop(
         "sent_per_s": round(count / ((all_sent - started) / 1e9), 1),
         **cpu.per_vehicle(count),
         "hub_cpu_share": round((cpu.user + cpu.system) / elapsed, 2),
+        # If this is near 1, the load generator, not the hub, set the pace.
+        "bench_cpu_share": round((own.user + own.system) / elapsed, 2),
     }
 
 
@@ -967,7 +971,7 @@ async def http_baseline(
     """POST → echo process → PUT to the camera, closed loop."""
     port = free_port()
     args = ["--echo", "http", "--echo-port", str(port), "--camera-port", str(camera.port)]
-    args += ["--auth", settings.auth]
+    args += ["--auth", "digest" if camera.digest else "none"]
     url = f"http://127.0.0.1:{port}{WEBHOOK_PATH}"
     count = settings.warmup + settings.n
     pushes = anpr_pushes(plates(RESIDENT_PREFIX, 0, count), "echo")
@@ -1138,16 +1142,78 @@ async def py_spy_attached(settings: Settings, hub: HubProcess, enabled: bool) ->
 # -- the whole run ---------------------------------------------------------------------
 
 
+def python_calls_per_s() -> float:
+    """Calibration, as in bench/bus_states.py: how fast this interpreter runs right now.
+
+    The machine is shared and its speed moves by up to 2x between runs; this figure, taken
+    before and after, says how fast it was while the benchmark ran.
+    """
+
+    def no_op(data: dict[str, Any]) -> None:
+        return None
+
+    started = time.perf_counter()
+    for i in range(1_000_000):
+        no_op({"plate": "沪A12345", "n": i})
+    return round(1_000_000 / (time.perf_counter() - started))
+
+
 def machine() -> dict[str, Any]:
-    """Load and versions, so the figures can be read in context."""
+    """Load, interpreter speed and versions, so the figures can be read in context."""
     uptime = subprocess.run(["uptime"], capture_output=True, text=True, check=False).stdout
     return {
         "uptime": uptime.strip(),
+        "python_calls_per_s": python_calls_per_s(),
         "loadavg": list(os.getloadavg()),
         "cpus": os.cpu_count(),
         "python": platform.python_version(),
         "aiohttp": aiohttp.__version__,
     }
+
+
+async def hikvision_rows(
+    settings: Settings, http: aiohttp.ClientSession, report: dict[str, Any], auth: str
+) -> None:
+    """Every Hikvision phase with one camera (``auth`` digest or none), into ``report``."""
+    closed, opened, n = report["closed_loop"], report["open_loop"], settings.n
+    suffix = "" if auth == "digest" else NO_AUTH
+    residents = plates(RESIDENT_PREFIX, 0, n)
+    camera = StandInCamera(digest=auth == "digest")
+    await camera.start()
+    try:
+        closed["hikvision resident" + suffix] = await hikvision_phase(
+            settings, http, camera, f"hik-resident-{auth}", measured=residents
+        )
+        closed["hikvision visitor" + suffix] = await hikvision_phase(
+            settings, http, camera, f"hik-visitor-{auth}", measured=plates(VISITOR_PREFIX, 0, n)
+        )
+        if settings.history:
+            closed[
+                f"hikvision resident after {settings.history} plates" + suffix
+            ] = await hikvision_phase(
+                settings,
+                http,
+                camera,
+                f"hik-history-{auth}",
+                measured=residents,
+                history=plates(HISTORY_PREFIX, 0, settings.history),
+            )
+        opened["hikvision resident" + suffix] = await hikvision_phase(
+            settings, http, camera, f"hik-open-{auth}", measured=residents, open_loop_run=True
+        )
+        closed["baseline http echo" + suffix] = await http_baseline(settings, http, camera)
+        missed = closed["hikvision resident" + suffix]["p99_ms"] > TARGET_P99_MS
+        if settings.py_spy and (settings.profile == "always" or missed):
+            report["profile"]["hikvision resident" + suffix] = await hikvision_phase(
+                settings,
+                http,
+                camera,
+                f"hik-profile-{auth}",
+                measured=plates(RESIDENT_PREFIX, 50_000, min(n, 1000)),
+                profile=True,
+            )
+    finally:
+        await camera.stop()
 
 
 async def run_all(settings: Settings) -> dict[str, Any]:
@@ -1180,44 +1246,9 @@ async def run_all(settings: Settings) -> dict[str, Any]:
     residents = plates(RESIDENT_PREFIX, 0, n)
     connector = aiohttp.TCPConnector(limit=max(settings.concurrency, 1))
     async with aiohttp.ClientSession(connector=connector) as http:
-        if "hikvision" in settings.paths:
-            camera = StandInCamera(digest=settings.auth == "digest")
-            await camera.start()
-            try:
-                closed["hikvision resident"] = await hikvision_phase(
-                    settings, http, camera, "hik-resident", measured=residents
-                )
-                closed["hikvision visitor"] = await hikvision_phase(
-                    settings, http, camera, "hik-visitor", measured=plates(VISITOR_PREFIX, 0, n)
-                )
-                if settings.history:
-                    closed[
-                        f"hikvision resident after {settings.history} plates"
-                    ] = await hikvision_phase(
-                        settings,
-                        http,
-                        camera,
-                        "hik-history",
-                        measured=residents,
-                        history=plates(HISTORY_PREFIX, 0, settings.history),
-                    )
-                opened["hikvision resident"] = await hikvision_phase(
-                    settings, http, camera, "hik-open", measured=residents, open_loop_run=True
-                )
-                closed["baseline http echo"] = await http_baseline(settings, http, camera)
-                missed = closed["hikvision resident"]["p99_ms"] > TARGET_P99_MS
-                if settings.py_spy and (settings.profile == "always" or missed):
-                    phase = await hikvision_phase(
-                        settings,
-                        http,
-                        camera,
-                        "hik-profile",
-                        measured=plates(RESIDENT_PREFIX, 50_000, min(n, 1000)),
-                        profile=True,
-                    )
-                    report["profile"]["hikvision resident"] = phase
-            finally:
-                await camera.stop()
+        for auth in ("digest", "none") if settings.auth == "both" else (settings.auth,):
+            if "hikvision" in settings.paths:
+                await hikvision_rows(settings, http, report, auth)
         if "mqtt" in settings.paths:
             # Mosquitto's default (set_tcp_nodelay false, also what the test helper writes),
             # then a broker with Nagle off, so each TCP stall shows up as its own difference.
@@ -1282,13 +1313,14 @@ def comparisons(closed: dict[str, dict[str, Any]]) -> list[str]:
     def p50(name: str) -> float | None:
         return closed[name]["p50_ms"] if name in closed else None
 
-    hub, echo = p50("hikvision resident"), p50("baseline http echo")
-    if hub is not None and echo is not None:
-        cpu = closed["hikvision resident"].get("hub_cpu_ms_per_vehicle")
-        lines.append(
-            f"hikvision: hub p50 {hub:.3f} ms − echo p50 {echo:.3f} ms = {hub - echo:.3f} ms of "
-            f"hub work per vehicle (hub cpu {cpu:.3f} ms/vehicle)"
-        )
+    for suffix in ("", NO_AUTH):
+        hub, echo = p50("hikvision resident" + suffix), p50("baseline http echo" + suffix)
+        if hub is not None and echo is not None:
+            cpu = closed["hikvision resident" + suffix].get("hub_cpu_ms_per_vehicle")
+            lines.append(
+                f"hikvision{suffix}: hub p50 {hub:.3f} ms − echo p50 {echo:.3f} ms = "
+                f"{hub - echo:.3f} ms of hub work per vehicle (hub cpu {cpu:.3f} ms/vehicle)"
+            )
     shipped, broker, both = p50("mqtt resident"), p50(BROKER_NODELAY), p50(BOTH_NODELAY)
     if shipped is not None and broker is not None and both is not None:
         lines.append(
@@ -1338,7 +1370,8 @@ def print_table(report: dict[str, Any]) -> None:
             f"open loop, {name}: {r['vehicles_per_s']:.0f} vehicles/s sustained "
             f"({r['vehicles']} vehicles, {r['concurrency']} in flight, {r['elapsed_s']:.2f} s; "
             f"hub cpu {r['hub_cpu_ms_per_vehicle']:.3f} ms/vehicle, "
-            f"{100 * r['hub_cpu_share']:.0f}% of a core)"
+            f"{100 * r['hub_cpu_share']:.0f}% of a core; load generator "
+            f"{100 * r['bench_cpu_share']:.0f}% of a core)"
         )
     print()
     for line in comparisons(report["closed_loop"]):
@@ -1360,8 +1393,12 @@ def print_table(report: dict[str, Any]) -> None:
         for frame, pct in p["self_by_function_pct"]:
             print(f"  {pct:>5.1f}%  {frame}")
     print()
-    print(f"machine before: {report['machine_before']['uptime']}")
-    print(f"machine after:  {report['machine_after']['uptime']}")
+    for when in ("before", "after"):
+        figures = report[f"machine_{when}"]
+        print(
+            f"machine {when + ':':<7} {figures['uptime']}; "
+            f"{figures['python_calls_per_s'] / 1e6:.2f}M python calls/s (calibration)"
+        )
     print()
 
 
@@ -1374,7 +1411,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "--history", type=int, default=5000, help="plates the hub sees before the history run"
     )
     parser.add_argument("--concurrency", type=int, default=8, help="open loop: in flight")
-    parser.add_argument("--auth", choices=("digest", "none"), default="digest")
+    parser.add_argument(
+        "--auth",
+        choices=("digest", "none", "both"),
+        default="digest",
+        help="the stand-in camera's auth (both: every Hikvision phase once with each)",
+    )
     parser.add_argument("--paths", default="hikvision,mqtt", help="comma list of hikvision, mqtt")
     parser.add_argument(
         "--profile",

@@ -201,7 +201,12 @@ async def _run(config_path: Path, capture_path: Path | None, verbose: bool) -> N
     plugins = plugins_for_config(config_path)
     config = load_config(config_path, plugins)
     path = capture_path or config.capture_path
-    hub = Hub(config, plugins, capture=CaptureWriter(path) if path else None)
+    hub = Hub(
+        config,
+        plugins,
+        capture=CaptureWriter(path) if path else None,
+        advertise=config.api.advertise,
+    )
     hub.bus.listen("*", LiveLog(hub.clock.to_local, verbose=verbose))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -775,6 +775,8 @@ class ApiSettings:
     host: str = "127.0.0.1"
     port: int = 8740
     tokens: tuple[ApiToken, ...] = ()
+    advertise: bool = True
+    advertise_interfaces: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -933,6 +935,8 @@ _API_SCHEMA = vol.Schema(
         vol.Optional("host", default="127.0.0.1"): _text,
         vol.Optional("port", default=8740): cv.port,
         vol.Optional("tokens", default=list): vol.All(cv.ensure_list, cv.list_of(_TOKEN_SCHEMA)),
+        vol.Optional("advertise", default=True): bool,
+        vol.Optional("advertise_interfaces"): vol.All(cv.ensure_list, [_text], vol.Length(min=1)),
     }
 )
 
@@ -1263,6 +1267,10 @@ def load_estate_config(
                 ApiToken(name=str(t["name"]), token=str(t["token"]), roles=frozenset(t["roles"]))
                 for t in api["tokens"]
             ),
+            advertise=api.get("advertise", True),
+            advertise_interfaces=tuple(map(str, api["advertise_interfaces"]))
+            if "advertise_interfaces" in api
+            else None,
         ),
         mqtt=_mqtt_settings(mqtt),
         plugins=PluginSettings(

@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from aiohttp import web
 
     from .config import EstateConfig
+    from .discovery import HubAdvertiser
     from .hookspecs.base import Module
     from .plugins import PluginManager
     from .transports.capture import CaptureWriter
@@ -74,6 +75,7 @@ class Hub:
         store: Store | None = None,
         mqtt: MqttTransportBase | None = None,
         serve_api: bool = True,
+        advertise: bool = False,
         replaying: bool = False,
         capture: CaptureWriter | None = None,
         start_timeout: float = DEFAULT_START_TIMEOUT,
@@ -93,6 +95,9 @@ class Hub:
         self.http = HttpTransport(now=self.clock.now, on_rejected=self._http_rejected)
         self.capture = capture
         self.serve_api = serve_api
+        #: Announce the API on the LAN with zeroconf (``estatehub run`` turns it on).
+        self.advertise = advertise
+        self.advertiser: HubAdvertiser | None = None
         #: True while replaying a capture: adapters must not actuate real devices.
         self.replaying = replaying
         self.start_timeout = start_timeout
@@ -148,6 +153,10 @@ class Hub:
         if not self._started:
             return
         self.bus.fire("hub.stopping", {"estate": self.config.name})
+        if self.advertiser is not None:
+            # Households see the hub go before its API does.
+            await self.advertiser.stop()
+            self.advertiser = None
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
@@ -262,6 +271,30 @@ class Hub:
         # The bound port, which differs from the configured one when that is 0 ("any").
         port = self._runner.addresses[0][1] if self._runner.addresses else self.config.api.port
         self.api_url = f"http://{self.config.api.host}:{port}"
+        if self.advertise:
+            await self._advertise(port)
+
+    async def _advertise(self, port: int) -> None:
+        from .discovery import DiscoveryError, HubAdvertiser
+
+        running = ",".join(n for n, r in self.modules.items() if r.status is ModuleStatus.RUNNING)
+        try:
+            advertiser = HubAdvertiser(
+                name=self.config.name,
+                host=self.config.api.host,
+                port=port,
+                properties={"id": self.hub_id(), "modules": running},
+                interfaces=self.config.api.advertise_interfaces,
+            )
+            await advertiser.start()
+        except DiscoveryError as err:
+            _LOGGER.warning("LAN discovery is off: %s", err.reason)
+            return
+        self.advertiser = advertiser
+
+    def hub_id(self) -> str:
+        """A stable id for this hub (kept in the store), e.g. for Home Assistant's unique id."""
+        return self.store.hub_id()
 
     # -- helpers for modules and adapters ----------------------------------------------
 

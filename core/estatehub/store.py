@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import uuid
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -112,6 +113,15 @@ class Store:
         if self._db is None:
             raise StoreError(f"the store {self.path} is not open")
         return self._db
+
+    def hub_id(self) -> str:
+        """This store's hub id: made once (random), then kept."""
+        row = self.db.execute("SELECT value FROM meta WHERE key='hub_id'").fetchone()
+        if row is not None:
+            return str(row[0])
+        value = uuid.uuid4().hex
+        self.db.execute("INSERT INTO meta (key, value) VALUES ('hub_id', ?)", (value,))
+        return value
 
     # -- audit -------------------------------------------------------------------------
 
