@@ -107,7 +107,7 @@ class MemorySampler:
     max_rss_kb: int = 0
     first_at: float = 0.0
     last_at: float = 0.0
-    series: list[tuple[float, int]] = field(default_factory=list)
+    per_second_kb: list[int] = field(default_factory=list)
 
     async def run(self) -> None:
         """Sample every ``interval`` seconds; returns when the process has gone."""
@@ -123,8 +123,8 @@ class MemorySampler:
             self.hwm_kb = max(self.hwm_kb, status["VmHWM"])
             self.last_rss_kb = status["VmRSS"]
             self.max_rss_kb = max(self.max_rss_kb, status["VmRSS"])
-            if self.samples % 20 == 1:  # one point a second is plenty for the JSON
-                self.series.append((round(now - self.first_at, 2), status["VmRSS"]))
+            if now - self.first_at >= len(self.per_second_kb):  # one reading a second
+                self.per_second_kb.append(status["VmRSS"])
             await asyncio.sleep(self.interval)
 
     def report(self) -> dict[str, Any]:
@@ -135,7 +135,7 @@ class MemorySampler:
             "max_sampled_vmrss_mib": round(self.max_rss_kb / 1024, 1),
             "samples": self.samples,
             "sampled_s": round(self.last_at - self.first_at, 2),
-            "vmrss_mib_each_second": [[t, round(kb / 1024, 1)] for t, kb in self.series],
+            "vmrss_mib_each_second": [round(kb / 1024, 1) for kb in self.per_second_kb],
         }
 
 

@@ -413,7 +413,8 @@ def estate_config(
     config: dict[str, Any] = {
         "estate": {"name": "gate latency bench", "timezone": "Asia/Shanghai"},
         "store": {"path": "hub.db"},
-        "api": {"host": "127.0.0.1", "port": api_port},
+        # No mDNS announcements: they are not part of the gate path, and they are traffic.
+        "api": {"host": "127.0.0.1", "port": api_port, "advertise": False},
         "plugins": {"allow": ["parking", "hikvision"]},
         "modules": {
             "parking": {

@@ -48,7 +48,7 @@ FORMATTERS: dict[str, Callable[[Mapping[str, Any]], str]] = {
         f"[dim]parking  barrier {escape(d['gate'])}: {d['action']} (command {escape(d['command_id'])})[/]"
     ),
     "parking.plate_read": lambda d: (
-        f"[dim]parking  gate {escape(d['gate'])} read {escape(d['raw'])!s}"
+        f"[dim]parking  gate {escape(d['gate'])} read {escape(mask_plate(d['plate'] or d['raw'][:12]))}"
         + (f" — {escape('; '.join(d['issues']))}" if d.get("issues") else "")
         + "[/]"
     ),
@@ -79,6 +79,11 @@ FORMATTERS: dict[str, Callable[[Mapping[str, Any]], str]] = {
     ),
     "transport.rejected": lambda d: (
         f"[magenta]rejected[/] {escape(d['transport'])} input from {escape(d['source'])}: {escape(d['reason'])}"
+    ),
+    "transport.mqtt_state": lambda d: (
+        f"[bold red]mqtt[/]     broker {escape(d['broker'])} unreachable; reconnecting"
+        if d["state"] != "connected"
+        else f"[bold green]mqtt[/]     broker {escape(d['broker'])} connected"
     ),
     "hub.started": lambda d: (
         f"[bold]hub[/]      {escape(d['estate'])} started; modules: "

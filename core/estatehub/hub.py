@@ -41,6 +41,8 @@ _LOGGER = logging.getLogger(__name__)
 DEFAULT_START_TIMEOUT = 10.0
 DEFAULT_STOP_TIMEOUT = 5.0
 REJECTED = "transport.rejected"
+MQTT_DOWN = "transport.mqtt_down"
+MQTT_DOWN_GRACE = 15.0  # seconds of broker outage before it is an incident (reconnects are normal)
 
 
 class ModuleStatus(enum.StrEnum):
@@ -92,6 +94,9 @@ class Hub:
         self.incidents = IncidentManager(self.bus, self.clock, self.store)
         self.mqtt = mqtt if mqtt is not None else self._default_mqtt()
         self.mqtt.on_rejected = self._mqtt_rejected
+        self.mqtt.state_listeners.append(self._mqtt_state_changed)
+        self._mqtt_down_timer: Any = None
+        self._mqtt_outage = False
         self.http = HttpTransport(now=self.clock.now, on_rejected=self._http_rejected)
         self.capture = capture
         self.serve_api = serve_api
@@ -172,6 +177,10 @@ class Hub:
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._mqtt_down_timer is not None:
+            self._mqtt_down_timer.cancel()
+            self._mqtt_down_timer = None
+        self._started = False  # transports going down now is no outage
         await self.mqtt.stop()
         await self.bus.drain()
         self.incidents.shutdown()
@@ -373,6 +382,43 @@ class Hub:
         self.bus.fire(
             REJECTED,
             {"transport": transport, "source": source, "reason": reason, "preview": preview},
+        )
+
+    def _mqtt_state_changed(self, state: Any) -> None:
+        # Losing the broker means not hearing smoke detectors or gates: never silent. An
+        # error line at once, a critical incident if it lasts, resolved when it comes back.
+        from .transports.mqtt import ConnectionState
+
+        if not self._started:
+            return
+        where = f"{self.config.mqtt.host}:{self.config.mqtt.port}" if self.config.mqtt else "embedded"
+        if state in (ConnectionState.BACKING_OFF, ConnectionState.DISCONNECTED):
+            if not self._mqtt_outage:
+                self._mqtt_outage = True
+                _LOGGER.error("MQTT broker %s is unreachable; reconnecting", where)
+                self.bus.fire("transport.mqtt_state", {"state": state.value, "broker": where})
+                self._mqtt_down_timer = self.clock.call_later(MQTT_DOWN_GRACE, lambda: self._mqtt_down(where))
+        elif state is ConnectionState.CONNECTED and self._mqtt_outage:
+            self._mqtt_outage = False
+            if self._mqtt_down_timer is not None:
+                self._mqtt_down_timer.cancel()
+                self._mqtt_down_timer = None
+            incident = self.incidents.find_open(MQTT_DOWN)
+            if incident is not None:
+                _LOGGER.error("MQTT broker %s is back", where)
+                self.incidents.resolve(incident.id, by="hub", note="broker reachable again")
+            self.bus.fire("transport.mqtt_state", {"state": state.value, "broker": where})
+
+    def _mqtt_down(self, where: str) -> None:
+        self._mqtt_down_timer = None
+        self.incidents.raise_incident(
+            "transport.mqtt_down",
+            Severity.CRITICAL,
+            "hub",
+            f"MQTT broker {where} unreachable for {MQTT_DOWN_GRACE:g} s: detectors and gates on MQTT are not heard",
+            source="hub",
+            dedupe_key=MQTT_DOWN,
+            data={"broker": where},
         )
 
     def _mqtt_rejected(self, message: MqttMessage, reason: str) -> None:

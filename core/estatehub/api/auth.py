@@ -33,9 +33,12 @@ class TokenAuth:
 
     def user_for(self, header: str | None) -> ApiUser | None:
         """The user a header authenticates, or None."""
-        if not header or not header.startswith("Bearer "):
+        scheme, _, credentials = (header or "").partition(" ")
+        if (
+            scheme.lower() != "bearer" or not credentials.strip()
+        ):  # the scheme is case-insensitive (RFC 7235)
             return None
-        offered = header[len("Bearer ") :].strip().encode()
+        offered = credentials.strip().encode()
         found = None
         for token, user in self._tokens:
             # No early exit: every token is compared, so timing says nothing.

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from ..exceptions import EstatehubError, IncidentError, ServiceNotFound, ServiceValidationError
+from ..transports.http import BodyTooLarge, read_limited
 from .auth import WRITE_ROLES, ApiUser, TokenAuth
 
 if TYPE_CHECKING:
@@ -23,6 +24,7 @@ HUB_KEY = web.AppKey("hub", object)
 AUTH_KEY = web.AppKey("auth", TokenAuth)
 USER_KEY = web.RequestKey("user", ApiUser)
 MAX_JSON_BYTES = 256 * 1024
+INCIDENT_FILTERS = ("open", "all", "raised", "acknowledged", "resolved")
 
 _INCIDENT_ACTION = re.compile(r"^/api/incidents/(?P<id>[^/]+)/(?P<action>acknowledge|resolve)$")
 _SERVICE = re.compile(r"^/api/services/(?P<domain>[a-z0-9_]+)/(?P<service>[a-z0-9_]+)$")
@@ -100,18 +102,31 @@ def build_app(hub: Hub) -> web.Application:
         if user is None:
             return _json({"error": "a valid bearer token is required"}, 401)
         request[USER_KEY] = user
-        return await handler(request)
+        try:
+            return await handler(request)
+        except web.HTTPException as err:
+            # API errors are JSON, aiohttp's own 404/405 included.
+            if err.status >= 400:
+                return _json(
+                    {"error": f"{err.reason}: {request.method} {request.path}"}, err.status
+                )
+            raise
 
     app = web.Application(middlewares=[authenticate], client_max_size=9 * 1024 * 1024)
     app[HUB_KEY] = hub
     app[AUTH_KEY] = auth
 
     async def health(request: web.Request) -> web.Response:
+        modules = {name: rec.status.value for name, rec in hub.modules.items()}
+        mqtt_state = str(getattr(hub.mqtt.state, "value", hub.mqtt.state))
+        degraded = mqtt_state != "connected" or any(status != "running" for status in modules.values())
         return _json(
             {
-                "status": "ok",
+                "status": "degraded" if degraded else "ok",
                 "estate": hub.config.name,
-                "modules": {name: rec.status.value for name, rec in hub.modules.items()},
+                "modules": modules,
+                "mqtt": mqtt_state,
+                "rejected": hub.rejected,
             }
         )
 
@@ -127,6 +142,11 @@ def build_app(hub: Hub) -> web.Application:
 
     async def incidents(request: web.Request) -> web.Response:
         wanted = request.query.get("state", "open")
+        if wanted not in INCIDENT_FILTERS:
+            return _json(
+                {"error": f"state must be one of {', '.join(INCIDENT_FILTERS)}, got {wanted!r}"},
+                400,
+            )
         items = hub.incidents.open_incidents() if wanted == "open" else hub.incidents.all()
         if wanted not in ("open", "all"):
             items = [i for i in items if i.state.value == wanted]
@@ -139,9 +159,10 @@ def build_app(hub: Hub) -> web.Application:
             return _json({"error": str(err)}, 404)
 
     async def write(request: web.Request) -> web.Response:
-        if request.content_length and request.content_length > MAX_JSON_BYTES:
-            return _json({"error": "request body too large"}, 413)
-        raw = await request.read()
+        try:
+            raw = await read_limited(request, MAX_JSON_BYTES)
+        except BodyTooLarge as err:
+            return _json({"error": f"request body too large: {err}"}, 413)
         try:
             body = json.loads(raw) if raw.strip() else None
         except (json.JSONDecodeError, UnicodeDecodeError) as err:

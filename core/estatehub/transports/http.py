@@ -99,27 +99,22 @@ class HttpTransport:
 
     async def handle(self, request: web.Request) -> web.Response:
         """The aiohttp route for every webhook path."""
-        if request.content_length is not None and request.content_length > MAX_BODY_BYTES:
-            return web.Response(status=413, text=f"body over {MAX_BODY_BYTES} bytes")
-        try:
-            body = await request.content.read(MAX_BODY_BYTES + 1)
-        except Exception as err:
-            return web.Response(status=400, text=f"could not read body: {err}")
-        if len(body) > MAX_BODY_BYTES:
-            return web.Response(status=413, text=f"body over {MAX_BODY_BYTES} bytes")
+        if request.method not in ("POST", "PUT"):
+            return web.Response(
+                status=405, text=f"{request.method} not allowed: devices push with POST or PUT"
+            )
         allowed = self._sources.get(request.path)
         if allowed is not None and not _source_allowed(request.remote, allowed):
-            refused = InboundHttp(
-                request.method,
-                request.path,
-                request.headers.get("Content-Type", ""),
-                b"",
-                self._now(),
-                remote=request.remote or "",
-            )
             reason = f"push from {request.remote or 'an unknown address'} refused: not an allowed source for {request.path}"
-            self._on_rejected(refused, reason)
+            self._on_rejected(self._bodyless(request), reason)
             return web.Response(status=403, text=reason)
+        try:
+            body = await read_limited(request, MAX_BODY_BYTES)
+        except BodyTooLarge as err:
+            self._on_rejected(self._bodyless(request), str(err))
+            return web.Response(status=413, text=str(err))
+        except Exception as err:  # the client went away half-way
+            return web.Response(status=400, text=f"could not read body: {err}")
         inbound = InboundHttp(
             method=request.method,
             path=request.path,
@@ -133,9 +128,42 @@ class HttpTransport:
         reply = self.dispatch(inbound)
         return web.Response(status=reply.status, text=reply.body, content_type=reply.content_type)
 
+    def _bodyless(self, request: web.Request) -> InboundHttp:
+        return InboundHttp(
+            request.method,
+            request.path,
+            request.headers.get("Content-Type", ""),
+            b"",
+            self._now(),
+            remote=request.remote or "",
+        )
+
     def add_routes(self, app: web.Application) -> None:
         """Mount the webhook route on the hub's application."""
         app.router.add_route("*", WEBHOOK_PREFIX + "{tail:.+}", self.handle)
+
+
+class BodyTooLarge(TransportError):
+    """A request body went over the size limit (whatever its Content-Length said)."""
+
+
+async def read_limited(request: web.Request, limit: int) -> bytes:
+    """The whole request body, or :class:`BodyTooLarge` past ``limit`` bytes.
+
+    ``request.content.read(n)`` returns what has arrived so far, not the whole body; a
+    camera's 1 MB multipart push comes in many pieces, and chunked bodies carry no
+    Content-Length to check up front. So: read to the end, counting.
+    """
+    if request.content_length is not None and request.content_length > limit:
+        raise BodyTooLarge(f"body of {request.content_length} bytes is over the {limit} byte limit")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.content.iter_chunked(64 * 1024):
+        size += len(chunk)
+        if size > limit:
+            raise BodyTooLarge(f"body is over the {limit} byte limit")
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 def _source_allowed(

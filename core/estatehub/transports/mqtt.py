@@ -11,10 +11,13 @@ and ``hub.mqtt.publish(...)`` on one of two transports with the same interface:
 
 What both share lives in :class:`MqttTransportBase`: the subscription index, dispatch into
 synchronous callbacks (a callback raising :class:`~estatehub.exceptions.PayloadRejected` is
-a counted rejection, anything else a logged callback error; the transport keeps going),
-taps for capture, and the command-topic rule: commands are QoS 1 and never retained, and a
-retained message found on a command topic is cleared so that it cannot re-actuate a device
-every time someone reconnects.
+a counted rejection, and so is a :class:`RecursionError`, which deeply nested input causes;
+anything else is a logged callback error; the transport keeps going), taps for capture, and
+the command-topic rule: commands are QoS 1 and never retained, and a retained message found
+on a command topic is cleared so that it cannot re-actuate a device every time someone
+reconnects. Adapters declare their command topics with
+:meth:`MqttTransportBase.guard_command_topic` when they start, so a retained command left
+there is cleared at once, not only after the hub's first own command.
 """
 
 from __future__ import annotations
@@ -50,7 +53,9 @@ RejectedHandler = Callable[[MqttMessage, str], None]
 """Told about every payload a callback rejected, with the rejection reason."""
 
 StateListener = Callable[["ConnectionState"], None]
-"""Told about every change of :attr:`MqttTransportBase.state`."""
+"""``listener(new_state)``, called on the event loop after every change of
+:attr:`MqttTransportBase.state` (never twice in a row with the same state). The reason for
+a failed attempt or a lost connection is in :attr:`MqttTransportBase.last_error` by then."""
 
 
 class ConnectionState(enum.StrEnum):
@@ -77,7 +82,7 @@ class MqttStats:
     dispatched: int = 0
     """Callback calls that returned normally."""
     rejected: int = 0
-    """Callback calls that raised PayloadRejected (and were passed to ``on_rejected``)."""
+    """Callback calls that raised PayloadRejected or RecursionError (passed to ``on_rejected``)."""
     callback_errors: int = 0
     """Callback calls that raised anything else (logged with topic and callback name)."""
     unmatched: int = 0
@@ -153,6 +158,15 @@ def _callback_name(callback: object) -> str:
     return f"{module}.{name}" if module else str(name)
 
 
+def _recursion_reason(topic: str, callback: object) -> str:
+    # The transport cannot know the payload's format, but on MQTT it is JSON nearly always,
+    # and a parser recursing past the interpreter's limit is what makes a RecursionError.
+    return (
+        f"{topic}: callback {_callback_name(callback)} hit RecursionError, most likely on "
+        "JSON nested too deeply"
+    )
+
+
 def _as_bytes(payload: bytes | bytearray | str) -> bytes:
     if isinstance(payload, str):
         return payload.encode("utf-8")
@@ -183,7 +197,9 @@ class MqttTransportBase(ABC):
 
     Callbacks are synchronous and run on the event loop. ``subscribe`` may be called before
     :meth:`start`. ``taps`` see every inbound message before dispatch; ``on_rejected`` (set by
-    the hub) hears about every payload a callback rejected. Usable as ``async with``.
+    the hub) hears about every payload a callback rejected; ``state_listeners`` are called
+    with the new :class:`ConnectionState` on every change of :attr:`state`. Usable as
+    ``async with``.
     """
 
     def __init__(self, *, now: Callable[[], datetime]) -> None:
@@ -191,6 +207,9 @@ class MqttTransportBase(ABC):
         self._index: TopicIndex[_Subscription] = TopicIndex()
         self._command_topics: set[str] = set()
         self.state = ConnectionState.DISCONNECTED
+        self.last_error: str | None = None
+        """Why the last connection attempt failed or the connection was lost; None while
+        connected and before the first failure."""
         self.taps: list[Tap] = []
         self.on_rejected: RejectedHandler | None = None
         self.state_listeners: list[StateListener] = []
@@ -293,13 +312,29 @@ class MqttTransportBase(ABC):
     async def publish_command(self, topic: str, payload: bytes | str) -> None:
         """Publish a device command: always QoS 1, never retained, never queued.
 
-        The topic is remembered as a command topic and watched from then on: a retained
-        message found on it (left by some other client) is cleared with a warning.
+        The topic becomes a command topic as with :meth:`guard_command_topic` (if it was
+        not one already).
         """
         validate_topic(topic)
         data = _as_bytes(payload)
         self._watch_command_topic(topic)
         await self._send(topic, data, 1, False, command=True)
+
+    def guard_command_topic(self, topic: str) -> None:
+        """Declare ``topic`` as one this hub sends device commands on; call it at start.
+
+        The transport subscribes to the topic at once (before :meth:`start` too; the
+        subscription is restored on every reconnect). A retained message found there is a
+        command some other client left behind, which the broker would hand to the device
+        every time it reconnects: it is cleared right away, with a warning naming the topic,
+        and counted in ``stats.retained_commands_cleared``. From now on a retained
+        :meth:`publish` on the topic is refused. Calling it again for the same topic does
+        nothing; a guard lasts as long as the transport.
+
+        :raises InvalidTopicError: ``topic`` is not a valid topic name (no wildcards).
+        """
+        validate_topic(topic)
+        self._watch_command_topic(topic)
 
     @abstractmethod
     async def _send(
@@ -319,12 +354,13 @@ class MqttTransportBase(ABC):
         if not message.retained or not message.payload:
             return
         self.stats.retained_commands_cleared += 1
+        # The payload stays out of the log: a gate command carries the plate.
         _LOGGER.warning(
-            "found a retained command on %s (payload %r); clearing it so the device is not "
+            "found a retained command on %s (%d bytes); clearing it so the device is not "
             "re-actuated on every reconnect. Whoever published it must send commands with "
             "retain=false.",
             message.topic,
-            message.payload[:200],
+            len(message.payload),
         )
         self._spawn_clear(message.topic)
 
@@ -361,6 +397,10 @@ class MqttTransportBase(ABC):
                 subscription.callback(message)
             except PayloadRejected as exc:
                 self._rejected(message, exc.reason)
+            except RecursionError:
+                # Deeply nested input, not a crash: counted as a rejection (defence in
+                # depth for adapters that do not catch it themselves).
+                self._rejected(message, _recursion_reason(message.topic, subscription.callback))
             except Exception:
                 stats.callback_errors += 1
                 _LOGGER.exception(
@@ -377,6 +417,8 @@ class MqttTransportBase(ABC):
             subscription.callback(message)
         except PayloadRejected as exc:
             self._rejected(message, exc.reason)
+        except RecursionError:
+            self._rejected(message, _recursion_reason(message.topic, subscription.callback))
         except Exception:
             self.stats.callback_errors += 1
             _LOGGER.exception(
@@ -585,9 +627,15 @@ class AiomqttTransport(MqttTransportBase):
     """MQTT through a real broker (Mosquitto in tests and production), on aiomqtt 2.x.
 
     :meth:`start` launches a background connection task and returns at once; watch
-    :attr:`state` or await :meth:`wait_connected`. The task reconnects with
-    :func:`reconnect_delay` backoff and re-subscribes the union of all local filters, one
-    broker subscription per distinct filter, before the state becomes CONNECTED.
+    :attr:`state` (``state_listeners``) or await :meth:`wait_connected`. The task reconnects
+    with :func:`reconnect_delay` backoff and re-subscribes the union of all local filters,
+    one broker subscription per distinct filter, before the state becomes CONNECTED.
+
+    The states a listener sees: ``start()`` gives CONNECTING. An attempt that succeeds gives
+    CONNECTED; one that fails (refused, unreachable, CONNACK refused) gives DISCONNECTED
+    then BACKING_OFF, then CONNECTING for the next attempt, so every failed attempt is
+    reported, the very first one included. A lost connection gives DISCONNECTED,
+    BACKING_OFF, CONNECTING … the same way. ``stop()`` ends with STOPPED.
 
     Publishing while not connected: a normal :meth:`publish` waits up to ``publish_wait``
     seconds (default 2) for the connection, to ride out a broker restart, then raises
@@ -696,6 +744,7 @@ class AiomqttTransport(MqttTransportBase):
                     attempt = 0
                     await self._restore_subscriptions(client)
                     if not self._stop_requested.is_set():
+                        self.last_error = None
                         self._set_state(ConnectionState.CONNECTED)
                         self._connected.set()
                         _LOGGER.info("connected to the MQTT broker at %s", self.broker)
@@ -711,6 +760,7 @@ class AiomqttTransport(MqttTransportBase):
                 self._connected.clear()
             if self._stop_requested.is_set():
                 break
+            self.last_error = lost_reason or "connection closed"
             self._set_state(ConnectionState.DISCONNECTED)
             delay = reconnect_delay(
                 attempt, self.settings.reconnect_min, self.settings.reconnect_max, self._rng
@@ -719,7 +769,7 @@ class AiomqttTransport(MqttTransportBase):
             _LOGGER.warning(
                 "MQTT broker at %s unavailable (%s); retrying in %.1f s",
                 self.broker,
-                lost_reason,
+                self.last_error,
                 delay,
             )
             self._set_state(ConnectionState.BACKING_OFF)

@@ -62,6 +62,12 @@ STEP_SCHEMA = vol.Schema(
 )
 
 
+def _positive(value: timedelta) -> timedelta:
+    if value <= timedelta(0):
+        raise vol.Invalid("repeat_every must be longer than 0s: a safety alarm repeats until acknowledged")
+    return value
+
+
 def _steps_in_order(steps: list[dict[str, Any]]) -> list[dict[str, Any]]:
     afters = [step["after"] for step in steps]
     if afters != sorted(afters):
@@ -72,7 +78,7 @@ def _steps_in_order(steps: list[dict[str, Any]]) -> list[dict[str, Any]]:
 ESCALATION_SCHEMA = vol.Schema(
     {
         vol.Required("steps"): vol.All(cv.list_of(STEP_SCHEMA), vol.Length(min=1), _steps_in_order),
-        vol.Optional("repeat_every", default=timedelta(minutes=5)): cv.duration,
+        vol.Optional("repeat_every", default=timedelta(minutes=5)): vol.All(cv.duration, _positive),
     }
 )
 DETECTOR_SCHEMA = vol.Schema(

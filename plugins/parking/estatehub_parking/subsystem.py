@@ -48,6 +48,7 @@ _LOGGER = logging.getLogger(__name__)
 OPEN_SESSIONS = "parking.sessions"
 CLOSED_SESSIONS = "parking.closed"
 PASSES = "parking.passes"
+SEEN_EVENTS = "parking.seen_events"
 BLOCKS = "parking.blocked"
 SEEN_KEYS_KEPT = 4096
 REMEMBER_READS = timedelta(hours=1)  # how long a counted read is remembered for retransmissions
@@ -110,6 +111,8 @@ class ParkingModule:
             )
         for key, row in hub.store.records(BLOCKS):
             self.blocked[key] = row.get("reason", "")
+        for key, _ in hub.store.records(SEEN_EVENTS):
+            self._seen_keys[key] = None
         for gate_id, gate in self.gates.items():
             adapter = hub.build_adapter(
                 "parking", gate["adapter"], gate_id, gate.get("options") or {}, self.on_plate_read
@@ -174,6 +177,7 @@ class ParkingModule:
         """
         now = self.hub.clock.now()
         removed = self.hub.store.purge(CLOSED_SESSIONS, now - self.config["history_retention"])
+        self.hub.store.purge(SEEN_EVENTS, now - timedelta(days=2))
         expired = [p for p in self.passes if p["valid_until"] < now]
         for visitor_pass in expired:
             self.passes.remove(visitor_pass)
@@ -273,18 +277,25 @@ class ParkingModule:
         )
         if verdict is Verdict.REVIEW:
             self._raise_review(read.gate, plate, reason, issues)
+        # A retransmission is an event the camera stored while the hub was unreachable: the
+        # car has long passed. It is recorded (sessions open and close) but never moves a
+        # barrier, which would now open for whoever is standing there.
+        actuate = not read.retransmission
         if direction is Direction.IN:
-            self._entry(read.gate, plate, context, verdict, reason, at)
+            self._entry(read.gate, plate, context, verdict, reason, at, actuate)
         else:
-            self._exit(read.gate, plate, context, verdict, reason, at)
+            self._exit(read.gate, plate, context, verdict, reason, at, actuate)
 
     def _is_duplicate(self, read: PlateRead, plate: Plate, at: datetime) -> bool:
         if read.event_key:
             if read.event_key in self._seen_keys:
                 return self._count_duplicate(read, plate, "same event seen before")
             self._seen_keys[read.event_key] = None
+            # Kept on disk too: a camera re-posting after a hub restart is still one event.
+            self.hub.store.put(SEEN_EVENTS, read.event_key, {"gate": read.gate}, at)
             if len(self._seen_keys) > SEEN_KEYS_KEPT:
-                self._seen_keys.popitem(last=False)
+                forgotten, _ = self._seen_keys.popitem(last=False)
+                self.hub.store.delete(SEEN_EVENTS, forgotten)
         key = (read.gate, plate.plate or read.raw_plate)
         last = self._last_counted.get(key)
         if last is not None and timedelta(0) <= at - last <= self.config["dedupe_window"]:
@@ -409,12 +420,14 @@ class ParkingModule:
         verdict: Verdict,
         reason: str,
         at: datetime,
+        actuate: bool = True,
     ) -> None:
         if verdict is not Verdict.OPEN:
             return
         if plate.plate not in self.sessions:
             self._open_session(gate, plate.plate, context.category, at)
-        self.send_barrier(gate, "open", plate.plate, reason)
+        if actuate:
+            self.send_barrier(gate, "open", plate.plate, reason)
 
     def _open_session(self, gate: str, plate: str, category: str, at: datetime) -> ParkingSession:
         sequence = self.hub.store.next_sequence("parking.session")
@@ -443,6 +456,7 @@ class ParkingModule:
         verdict: Verdict,
         reason: str,
         at: datetime,
+        actuate: bool = True,
     ) -> None:
         session = context.open_session
         if session is not None and context.fee_due_fen > 0 and verdict is not Verdict.OPEN:
@@ -470,7 +484,8 @@ class ParkingModule:
             return
         if session is not None:
             self._close(session, gate, at)
-        self.send_barrier(gate, "open", plate.plate, reason)
+        if actuate:
+            self.send_barrier(gate, "open", plate.plate, reason)
 
     def _close(self, session: ParkingSession, gate: str, at: datetime) -> None:
         exited_at = session.exited_at or at
@@ -590,13 +605,19 @@ class ParkingModule:
         now = self.hub.clock.now()
         exited_at = session.exited_at or now
         due = self.fee_for(session, exited_at) - session.paid_fen
-        if due <= 0 and "amount_fen" not in call.data:
+        if due <= 0:
             raise ParkingError(
                 f"nothing is due for {mask_plate(key)} (already paid {session.paid_fen} fen)"
             )
         amount = call.data.get("amount_fen", due)
         if amount <= 0:
             raise ParkingError(f"a payment must be more than 0 fen, got {amount}")
+        if amount > due > 0:
+            # The hub records what was owed and paid, not cash handed over: change is given
+            # at the booth, and an overpayment recorded here would be money nobody can trace.
+            raise ParkingError(
+                f"{amount} fen is more than the {due} fen due for {mask_plate(key)}; record the fee due"
+            )
         if amount < due:
             raise ParkingError(f"{amount} fen is less than the {due} fen due for {mask_plate(key)}")
         paid = replace(session, paid_fen=session.paid_fen + amount, fee_fen=due + session.paid_fen)

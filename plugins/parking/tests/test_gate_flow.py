@@ -344,8 +344,8 @@ async def test_paying_when_nothing_is_due_is_refused_never_a_negative_payment(tm
             ParkingError, match="nothing is due for 沪C·\\*\\*\\*28 \\(already paid 1000 fen\\)"
         ):
             await e.call("parking", "pay", {"plate": "沪C5N728"})
-        with pytest.raises(ParkingError, match="more than 0 fen"):
-            await e.call("parking", "pay", {"plate": "沪C5N728", "amount_fen": 0})
+        with pytest.raises(ParkingError, match="nothing is due"):
+            await e.call("parking", "pay", {"plate": "沪C5N728", "amount_fen": 500})
         assert [p["amount_fen"] for p in e.events_of("parking.payment")] == [1000]
 
 
@@ -405,3 +405,49 @@ def test_a_visitor_pass_that_ends_before_it_starts_is_a_config_error(tmp_path):
         match=r"visitor_passes\[0\] → valid_until: valid_until must be after valid_from",
     ):
         EstateHarness.from_yaml(tmp_path, bad.replace("{extra}", ""))
+
+
+async def test_a_retransmitted_read_is_recorded_but_never_moves_the_barrier(tmp_path):
+    async with estate(tmp_path) as e:
+        plate(
+            e,
+            "north",
+            "沪M12333",
+            event_id="old-1",
+            retransmission=True,
+            time="2026-03-02T05:00:00+08:00",
+        )
+        await e.settle()
+        assert e.events_of("parking.decision")[0]["verdict"] == "open"
+        assert len(e.events_of("parking.session_opened")) == 1  # the passage is recorded
+        assert e.events_of("parking.barrier") == []  # the car passed hours ago
+
+
+async def test_a_camera_reposting_after_a_hub_restart_is_still_one_event(tmp_path):
+    db = tmp_path / "estatehub.db"
+    async with estate(tmp_path, store_path=db) as e:
+        plate(e, "north", "沪G77777", event_id="uuid-42")
+        await e.settle()
+    async with estate(tmp_path, store_path=db, start=DEFAULT_START + timedelta(minutes=5)) as e:
+        plate(e, "north", "沪G77777", event_id="uuid-42")
+        await e.settle()
+        assert e.events_of("parking.decision") == []
+        assert e.events_of("parking.duplicate")[0]["reason"] == "same event seen before"
+
+
+async def test_an_overpayment_is_refused(tmp_path):
+    async with estate(tmp_path) as e:
+        plate(e, "north", "沪C5N728")
+        await e.settle()
+        await e.advance(timedelta(minutes=90))
+        with pytest.raises(ParkingError, match="100000000 fen is more than the 1000 fen due"):
+            await e.call("parking", "pay", {"plate": "沪C5N728", "amount_fen": "1000000元"})
+
+
+async def test_a_zero_payment_is_refused(tmp_path):
+    async with estate(tmp_path) as e:
+        plate(e, "north", "沪C5N728")
+        await e.settle()
+        await e.advance(timedelta(minutes=90))
+        with pytest.raises(ParkingError, match="more than 0 fen"):
+            await e.call("parking", "pay", {"plate": "沪C5N728", "amount_fen": 0})
