@@ -162,3 +162,14 @@ def test_store_on_an_unwritable_path_names_the_file(tmp_path):
     bad.write_text("x")
     with pytest.raises(StoreError, match=str(bad / "estatehub.db")):
         Store(bad / "estatehub.db").open()
+
+
+def test_a_second_hub_on_the_same_store_is_refused(tmp_path):
+    first = Store(tmp_path / "estatehub.db")
+    first.open()
+    with pytest.raises(StoreError, match="another estatehub is already using the store"):
+        Store(tmp_path / "estatehub.db").open()
+    first.close()
+    again = Store(tmp_path / "estatehub.db")
+    again.open()  # free again once the first one closed
+    again.close()

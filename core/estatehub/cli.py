@@ -12,6 +12,7 @@ from typing import Any
 
 import click
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from . import __version__
@@ -28,17 +29,26 @@ CONFIG_OPTION = click.option(
 
 
 def _setup_logging(verbose: bool) -> None:
-    from rich.logging import RichHandler
+    # On a terminal, rich's handler; under systemd or in a redirect, plain lines that are
+    # never wrapped or padded to 80 columns (journald and grep want one line per record).
+    handler: logging.Handler
+    if sys.stderr.isatty():
+        from rich.logging import RichHandler
 
+        handler = RichHandler(console=Console(stderr=True), show_path=False, show_time=False)
+        fmt = "%(name)s: %(message)s"
+    else:
+        handler = logging.StreamHandler()
+        fmt = "%(levelname)s %(name)s: %(message)s"
     logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.ERROR,
-        format="%(name)s: %(message)s",
-        handlers=[RichHandler(console=Console(stderr=True), show_path=False, show_time=False)],
+        level=logging.DEBUG if verbose else logging.ERROR, format=fmt, handlers=[handler]
     )
 
 
 def _fail(message: str) -> None:
-    Console(stderr=True, highlight=False).print(f"[red]error:[/] {message}", markup=True)
+    Console(stderr=True, highlight=False, soft_wrap=True).print(
+        f"[red]error:[/] {escape(message)}", markup=True
+    )
     sys.exit(1)
 
 
@@ -152,7 +162,8 @@ def replay_command(config_path: Path, capture: Path, tail: str, states: bool) ->
     from .config import ConfigError
     from .replay import replay
 
-    logging.basicConfig(level=logging.ERROR)
+    logging.basicConfig(level=logging.ERROR, format="%(levelname)s: %(message)s")
+    logging.getLogger("estatehub.replay").setLevel(logging.WARNING)
     try:
         tail_delta: timedelta = cv.duration(tail)
     except Exception as err:
@@ -213,7 +224,9 @@ async def _run(config_path: Path, capture_path: Path | None, verbose: bool) -> N
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     await hub.start()
-    Console(highlight=False).print(f"[bold]API[/] {hub.api_url}  (stop with Ctrl-C)")
+    Console(highlight=False, soft_wrap=True).print(
+        f"[bold]API[/] {hub.api_url}  (stop with Ctrl-C)"
+    )
     try:
         await stop.wait()
     finally:
@@ -221,7 +234,12 @@ async def _run(config_path: Path, capture_path: Path | None, verbose: bool) -> N
 
 
 @main.command("demo")
-@click.option("--for", "duration", type=float, help="Stop by itself after SECONDS (for scripts).")
+@click.option(
+    "--for",
+    "duration",
+    type=click.FloatRange(min=0),
+    help="Stop by itself after SECONDS (for scripts).",
+)
 @click.option(
     "--write",
     "write_dir",

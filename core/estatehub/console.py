@@ -45,7 +45,9 @@ FORMATTERS: dict[str, Callable[[Mapping[str, Any]], str]] = {
         f"[bold]parking[/]  {escape(mask_plate(d['plate']))} left after {d['minutes']} min, fee {_money(d['fee_fen'])}"
     ),
     "parking.barrier": lambda d: (
-        f"[dim]parking  barrier {escape(d['gate'])}: {d['action']} (command {escape(d['command_id'])})[/]"
+        f"[dim]parking  barrier {escape(d['gate'])}: {d['action']} (command {escape(d['command_id'])})"
+        + (f" — {escape(d['reason'])}" if d.get("reason") else "")
+        + "[/]"
     ),
     "parking.plate_read": lambda d: (
         f"[dim]parking  gate {escape(d['gate'])} read {escape(mask_plate(d['plate'] or d['raw'][:12]))}"
@@ -101,7 +103,8 @@ class LiveLog:
         console: Console | None = None,
         verbose: bool = False,
     ) -> None:
-        self.console = console or Console(highlight=False)
+        # soft_wrap: one event, one line, whatever the width (terminals wrap by themselves).
+        self.console = console or Console(highlight=False, soft_wrap=True)
         self._to_local = to_local
         self._verbose = verbose
 
@@ -110,7 +113,9 @@ class LiveLog:
         if formatter is None:
             return
         if not self._verbose and event.type in ("parking.plate_read", "parking.barrier"):
-            return
+            # Routine detail, except a guard's override: who opened by hand is always shown.
+            if not str(event.data.get("reason", "")).startswith("guard override"):
+                return
         try:
             text = formatter(event.data)
         except (KeyError, TypeError):

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import enum
 import json
+import logging
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -29,6 +30,7 @@ from .transports.base import InboundHttp, MqttMessage
 from .transports.capture import CaptureRecord, read_capture
 from .transports.embedded import EmbeddedMqtt
 
+_LOGGER = logging.getLogger(__name__)
 DEFAULT_TAIL = timedelta(minutes=15)
 REPLAY_ROLES = frozenset({"admin"})
 
@@ -150,8 +152,21 @@ async def replay(
 
     hub.bus.listen("*", print_event)
     await hub.start()
+    previous = None
     try:
         for record in records:
+            if previous is not None and record.at < previous.at:
+                # Time never runs backwards on the virtual clock: the record is injected at
+                # the current time, in file order. Say so, an integrator will want to know.
+                _LOGGER.warning(
+                    "%s, line %d: 'at' %s is before line %d (%s); replayed in file order",
+                    capture_path.name,
+                    record.line,
+                    record.at.isoformat(),
+                    previous.line,
+                    previous.at.isoformat(),
+                )
+            previous = record
             await advance(hub, clock, record.at)
             await inject(hub, record)
             await hub.settle()

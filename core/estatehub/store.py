@@ -8,6 +8,7 @@ microseconds, far less than a thread hop, and keeps the order of writes the orde
 
 from __future__ import annotations
 
+import fcntl
 import json
 import sqlite3
 import uuid
@@ -15,7 +16,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from .exceptions import EstatehubError
 
@@ -72,6 +73,7 @@ class Store:
     def __init__(self, path: Path | str) -> None:
         self.path = Path(path) if str(path) != ":memory:" else ":memory:"
         self._db: sqlite3.Connection | None = None
+        self._lock_handle: IO[str] | None = None
 
     def open(self) -> None:
         """Open (creating if needed) the database and its tables."""
@@ -80,6 +82,7 @@ class Store:
         try:
             if self.path != ":memory:":
                 Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+                self._lock()
             db = sqlite3.connect(str(self.path), isolation_level=None, check_same_thread=False)
             db.execute("PRAGMA journal_mode=WAL")
             # NORMAL in WAL mode survives a killed process; only power loss can cost the
@@ -101,11 +104,26 @@ class Store:
             raise StoreError(f"cannot open the store {self.path}: {err}") from err
         self._db = db
 
+    def _lock(self) -> None:
+        # One hub per store: two hubs on one file would both open barriers and escalate
+        # the same incidents. The lock goes with the process, so kill -9 frees it.
+        lock_path = Path(f"{self.path}.lock")
+        handle = lock_path.open("a+")
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.close()
+            raise StoreError(f"another estatehub is already using the store {self.path}") from None
+        self._lock_handle = handle
+
     def close(self) -> None:
-        """Close the database."""
+        """Close the database and release its lock."""
         if self._db is not None:
             self._db.close()
             self._db = None
+        if self._lock_handle is not None:
+            self._lock_handle.close()
+            self._lock_handle = None
 
     @property
     def db(self) -> sqlite3.Connection:

@@ -18,22 +18,46 @@ from pathlib import Path
 
 from rich.console import Console
 
+from ..exceptions import EstatehubError
+
 DEMO_FILES = ("estate.yaml", "secrets.yaml")
+
+
+class DemoError(EstatehubError):
+    """The demo estate could not be written where asked."""
+
+
 CAPTURES = ("demo.jsonl",)
 MAX_REAL_GAP = 1.2  # seconds of real time per gap between records, at most
 TICK = 0.1
 AFTER_SPEED = 30.0  # virtual seconds per real second once the script is done
 
 
-def write_demo(target: Path) -> list[Path]:
-    """Write the demo estate (config, secrets, captures) into ``target``."""
+def write_demo(target: Path, *, force: bool = False) -> list[Path]:
+    """Write the demo estate (config, secrets, captures) into ``target``.
+
+    Refuses to overwrite an existing file unless ``force``: the folder may already hold
+    an estate someone has been editing. ``secrets.yaml`` is written readable by its owner
+    only.
+    """
     package = resources.files(__package__)
-    target.mkdir(parents=True, exist_ok=True)
-    (target / "captures").mkdir(exist_ok=True)
+    if target.exists() and not target.is_dir():
+        raise DemoError(f"{target} is a file; give a folder to write the demo estate into")
+    existing = [target / n for n in DEMO_FILES] + [target / "captures" / n for n in CAPTURES]
+    clash = [str(p) for p in existing if p.exists()]
+    if clash and not force:
+        raise DemoError(f"not overwriting {', '.join(clash)} (use --force to replace them)")
+    try:
+        target.mkdir(parents=True, exist_ok=True)
+        (target / "captures").mkdir(exist_ok=True)
+    except OSError as err:
+        raise DemoError(f"cannot create {target}: {err.strerror}") from None
     written = []
     for name in DEMO_FILES:
         path = target / name
         path.write_text(package.joinpath(name).read_text(encoding="utf-8"), encoding="utf-8")
+        if name == "secrets.yaml":
+            path.chmod(0o600)
         written.append(path)
     for name in CAPTURES:
         path = target / "captures" / name
@@ -53,7 +77,7 @@ async def run_demo(*, duration: float | None, port: int | None, verbose: bool = 
     from ..transports.capture import read_capture
     from ..transports.embedded import EmbeddedMqtt
 
-    console = Console(highlight=False)
+    console = Console(highlight=False, soft_wrap=True)
     started = time.monotonic()
     workdir = Path(tempfile.mkdtemp(prefix="estatehub-demo-"))
     try:

@@ -15,10 +15,11 @@ token — so a replay can re-enact an acknowledgement or a payment.
 from __future__ import annotations
 
 import base64
+import binascii
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
 
@@ -63,9 +64,14 @@ class CaptureWriter:
         self.written = 0
 
     def open(self) -> None:
-        """Open the file for appending (creating folders as needed)."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._file = self.path.open("a", encoding="utf-8")
+        """Open the file for appending; :class:`CaptureError` names the path if it cannot."""
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._file = self.path.open("a", encoding="utf-8")
+        except OSError as err:
+            raise CaptureError(
+                f"cannot write the capture {self.path}: {err.strerror or err}"
+            ) from None
 
     def close(self) -> None:
         """Close the file."""
@@ -132,24 +138,33 @@ _REQUIRED = {
 def read_capture(path: Path) -> Iterator[CaptureRecord]:
     """Yield the records of a capture file, in file order.
 
-    Raises :class:`CaptureError` naming the file and line for a line that is not JSON, has
-    no timezone-aware ``at``, an unknown ``transport`` or a missing field. Blank lines and
-    lines starting with ``#`` are skipped.
+    Raises :class:`CaptureError` naming the file and line for a line that is not UTF-8 or
+    not JSON, has no timezone-aware ``at``, an unknown ``transport``, a missing field, or a
+    field of the wrong type (``retain`` must be true/false, ``qos`` 0–2, payloads valid
+    base64 when stored as ``*_b64``). Blank lines and lines starting with ``#`` are skipped.
     """
     try:
-        handle = path.open(encoding="utf-8")
+        handle = path.open("rb")
     except OSError as err:
         raise CaptureError(f"cannot read capture {path}: {err.strerror}") from None
     with handle:
-        for number, line in enumerate(handle, start=1):
-            text = line.strip()
-            if not text or text.startswith("#"):
-                continue
+        for number, raw_line in enumerate(handle, start=1):
             where = f"{path.name}, line {number}"
             try:
+                text = raw_line.decode("utf-8").strip()
+            except UnicodeDecodeError as err:
+                raise CaptureError(f"{where}: not UTF-8 (byte {err.start + 1})") from None
+            if not text or text.startswith("#"):
+                continue
+            try:
                 data = json.loads(text)
-            except json.JSONDecodeError as err:
-                raise CaptureError(f"{where}: not JSON ({err.msg} at column {err.colno})") from None
+            except (json.JSONDecodeError, RecursionError) as err:
+                detail = (
+                    f"{err.msg} at column {err.colno}"
+                    if isinstance(err, json.JSONDecodeError)
+                    else "nested too deeply"
+                )
+                raise CaptureError(f"{where}: not JSON ({detail})") from None
             if not isinstance(data, dict):
                 raise CaptureError(f"{where}: expected a JSON object, got {type(data).__name__}")
             transport = data.pop("transport", None)
@@ -157,16 +172,52 @@ def read_capture(path: Path) -> Iterator[CaptureRecord]:
                 raise CaptureError(
                     f"{where}: transport must be one of mqtt, http, api; got {transport!r}"
                 )
-            raw_at = data.pop("at", None)
-            try:
-                at = datetime.fromisoformat(raw_at) if isinstance(raw_at, str) else None
-            except ValueError:
-                at = None
-            if at is None or at.tzinfo is None:
-                raise CaptureError(
-                    f"{where}: 'at' must be an ISO 8601 time with an offset, got {raw_at!r}"
-                )
+            at = _parse_at(data.pop("at", None), where)
             for key in _REQUIRED[transport]:
                 if key not in data:
                     raise CaptureError(f"{where}: {transport} record without {key!r}")
+            _check_types(transport, data, where)
             yield CaptureRecord(number, at, transport, data)
+
+
+def _parse_at(raw: Any, where: str) -> datetime:
+    try:
+        at = datetime.fromisoformat(raw) if isinstance(raw, str) else None
+        if at is not None and at.tzinfo is not None:
+            at.astimezone(UTC).timestamp()  # in range both ways
+    except (ValueError, OverflowError):
+        at = None
+    if at is None or at.tzinfo is None:
+        raise CaptureError(
+            f"{where}: 'at' must be an ISO 8601 time with an offset, got {str(raw)[:40]!r}"
+        )
+    return at
+
+
+def _check_types(transport: str, data: dict[str, Any], where: str) -> None:
+    def need(key: str, kind: type | tuple[type, ...], what: str) -> None:
+        if key in data and (
+            not isinstance(data[key], kind) or (isinstance(data[key], bool) and kind is not bool)
+        ):
+            raise CaptureError(f"{where}: {key!r} must be {what}, got {json.dumps(data[key])[:40]}")
+
+    for key in ("topic", "method", "path", "user", "content_type"):
+        need(key, str, "text")
+    if transport == "http":
+        need("body", str, "text")
+    # An MQTT payload may be written as JSON directly (hand-written captures): it is sent
+    # as that JSON's text.
+    need("payload", (str, dict, list, int, float), "text or JSON")
+    need("retain", bool, "true or false")
+    if "qos" in data and data["qos"] not in (0, 1, 2):
+        raise CaptureError(f"{where}: 'qos' must be 0, 1 or 2, got {json.dumps(data['qos'])[:40]}")
+    if transport == "api" and data.get("body") is not None and not isinstance(data["body"], dict):
+        raise CaptureError(f"{where}: an api record's 'body' must be a JSON object")
+    for key in ("payload_b64", "body_b64"):
+        if key in data:
+            try:
+                base64.b64decode(data[key], validate=True)
+            except (binascii.Error, TypeError, ValueError):
+                raise CaptureError(f"{where}: {key!r} is not valid base64") from None
+    if transport == "mqtt" and not data["topic"]:
+        raise CaptureError(f"{where}: 'topic' is empty")

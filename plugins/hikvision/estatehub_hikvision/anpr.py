@@ -38,6 +38,9 @@ __all__ = [
     "DEFAULT_DEVICE_TIMEZONE",
     "EVENT_PART_NAMES",
     "MAX_BODY_BYTES",
+    "MAX_MULTIPART_PARTS",
+    "MAX_PLATE_LENGTH",
+    "RETRANSMISSION_TRUE",
     "VENDOR",
     "parse_anpr_push",
     "parse_plates_list",
@@ -49,6 +52,19 @@ VENDOR = "hikvision"
 
 MAX_BODY_BYTES = 8 * 1024 * 1024
 """Largest push accepted. Two JPEGs of a 4 MP capture camera stay well below this."""
+
+MAX_PLATE_LENGTH = 32
+"""Longest ``licensePlate`` accepted, in characters. A Chinese plate with its colour prefix
+is 9, a foreign one a dozen; anything near this is garbage, not a vehicle."""
+
+MAX_MULTIPART_PARTS = 64
+"""Most parts a multipart push may have. A camera sends the event part and a few JPEGs."""
+
+RETRANSMISSION_TRUE = frozenset({"true", "1"})
+"""``isDataRetransmission`` values (case-insensitive, trimmed) that mark a re-send."""
+
+_PART_NAMES_LISTED = 10  # in a "no event part" rejection; the rest are counted
+_PART_LABEL_LIMIT = 40  # characters of one part name shown in a rejection
 
 DEFAULT_DEVICE_TIMEZONE = "Asia/Shanghai"
 """Zone assumed for device timestamps that carry no offset."""
@@ -90,9 +106,12 @@ def parse_anpr_push(
         (``reverse`` is the other way); other values give ``direction=None``.
     :param device_tz: zone for a ``dateTime`` without an offset (device-local time).
     :returns: one read for an ANPR event, ``[]`` for anything that is well-formed but not
-        an ANPR event (heartbeats, ``videoloss`` keep-alives, other alarms).
-    :raises PayloadRejected: the body is too big, of the wrong type, not XML/JSON, has no
-        event document, no ``<ANPR>`` element or no ``licensePlate``.
+        an ANPR event (heartbeats, ``videoloss`` keep-alives, other alarms). A re-send of
+        an event the camera stored during an outage (``isDataRetransmission`` ``true`` or
+        ``1``) is a read with ``retransmission=True``: the vehicle may be long gone.
+    :raises PayloadRejected: the body is too big, of the wrong type, not XML/JSON, has more
+        than :data:`MAX_MULTIPART_PARTS` parts or no event document, no ``<ANPR>`` element,
+        no ``licensePlate`` or one longer than :data:`MAX_PLATE_LENGTH` characters.
     """
     zone = resolve_timezone(device_tz)
     body = request.body
@@ -214,6 +233,7 @@ class _AlertFields:
     """What one ``EventNotificationAlert`` says, as raw strings ("" when absent)."""
 
     where: str
+    plate_field: str
     event_type: str
     ip_address: str
     channel: str
@@ -250,7 +270,14 @@ def _read_from_fields(
     if fields.plate is None:
         raise PayloadRejected(f"{fields.where}: <ANPR> has no <licensePlate>")
     if not fields.plate:
-        raise PayloadRejected(f"{fields.where}: <ANPR><licensePlate> is empty")
+        raise PayloadRejected(f"{fields.where}: {fields.plate_field} is empty")
+    if len(fields.plate) > MAX_PLATE_LENGTH:
+        # The plate goes on to logs, the store and the guard's console: a 5000-character
+        # "plate" is an attack or a broken firmware, never a vehicle.
+        raise PayloadRejected(
+            f"{fields.where}: {fields.plate_field} is {len(fields.plate)} characters long, "
+            f"more than the {MAX_PLATE_LENGTH} a plate can have"
+        )
     return PlateRead(
         gate=gate,
         raw_plate=fields.plate,
@@ -261,7 +288,7 @@ def _read_from_fields(
         plate_colour=_colour(fields.colour),
         event_key=fields.uuid
         or _stable_key(fields.ip_address, fields.channel, fields.date_time, fields.plate),
-        retransmission=fields.retransmission.strip().lower() == "true",
+        retransmission=fields.retransmission.strip().lower() in RETRANSMISSION_TRUE,
         vendor=VENDOR,
         pictures=fields.pictures,
     )
@@ -439,6 +466,7 @@ def _fields_from_xml(data: bytes, where: str) -> _AlertFields:
         )
     return _AlertFields(
         where=where,
+        plate_field="<ANPR><licensePlate>",
         event_type=_text_of(header, "eventType"),
         ip_address=_text_of(header, "ipAddress"),
         channel=_text_of(header, "channelID") or _text_of(header, "dynChannelID"),
@@ -503,6 +531,7 @@ def _fields_from_json(data: bytes, where: str) -> _AlertFields:
     picture_list = (anpr or {}).get("pictureInfoList", alert.get("pictureInfoList"))
     return _AlertFields(
         where=where,
+        plate_field="ANPR.licensePlate",
         event_type=_json_text(alert, "eventType"),
         ip_address=_json_text(alert, "ipAddress"),
         channel=_json_text(alert, "channelID") or _json_text(alert, "dynChannelID"),
@@ -545,6 +574,10 @@ class _Part:
     def label(self) -> str:
         return self.name or self.filename or "(unnamed)"
 
+    def short_label(self) -> str:
+        label = self.label()
+        return label if len(label) <= _PART_LABEL_LIMIT else label[: _PART_LABEL_LIMIT - 1] + "…"
+
 
 def _split_header(value: str) -> tuple[str, dict[str, str]]:
     """Split ``type/sub; a=b; c="d"`` into the lower-cased main value and its parameters."""
@@ -567,7 +600,18 @@ def _split_multipart(body: bytes, boundary: bytes) -> list[_Part]:
     # The line break before a delimiter belongs to it, so it is cut from the part before.
     # A missing closing delimiter (seen in captures cut short) just ends the last part at
     # the end of the body. bytes.find keeps this linear and fast on large JPEG parts.
+    # Past MAX_MULTIPART_PARTS it stops: 200 000 empty parts fit in 8 MiB, and parsing
+    # each would cost the event loop seconds for a push that cannot be a camera's.
     parts: list[_Part] = []
+
+    def add(chunk: bytes) -> None:
+        if len(parts) == MAX_MULTIPART_PARTS:
+            raise PayloadRejected(
+                f"multipart body has more than {MAX_MULTIPART_PARTS} parts; an ANPR push "
+                "carries one event part and a few pictures"
+            )
+        parts.append(_parse_part(_strip_line_break(chunk)))
+
     marker = b"--" + boundary
     content_start: int | None = None
     position = body.find(marker)
@@ -579,13 +623,13 @@ def _split_multipart(body: bytes, boundary: bytes) -> list[_Part]:
         at_line_start = position == 0 or body[position - 1 : position] == b"\n"
         if at_line_start and not rest_of_line.strip(b" \t\r"):
             if content_start is not None:
-                parts.append(_parse_part(_strip_line_break(body[content_start:position])))
+                add(body[content_start:position])
             if closing:
                 return parts
             content_start = line_end + 1 if line_end >= 0 else len(body)
         position = body.find(marker, after)
     if content_start is not None:
-        parts.append(_parse_part(_strip_line_break(body[content_start:])))
+        add(body[content_start:])
     return parts
 
 
@@ -634,7 +678,9 @@ def _fields_from_multipart(body: bytes, boundary: bytes) -> _AlertFields:
         )
     event_part = _find_event_part(parts)
     if event_part is None:
-        names = ", ".join(repr(part.label()) for part in parts)
+        names = ", ".join(repr(part.short_label()) for part in parts[:_PART_NAMES_LISTED])
+        if len(parts) > _PART_NAMES_LISTED:
+            names += f" … and {len(parts) - _PART_NAMES_LISTED} more"
         raise PayloadRejected(
             f"multipart body has no 'anpr.xml' part (nor any XML or JSON part); parts: {names}"
         )

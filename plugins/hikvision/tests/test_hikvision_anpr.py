@@ -10,7 +10,13 @@ import pytest
 
 from estatehub.exceptions import PayloadRejected
 from estatehub.hookspecs.parking import Direction, ParkingError, PlateRead
-from estatehub_hikvision.anpr import MAX_BODY_BYTES, parse_anpr_push, parse_plates_list
+from estatehub_hikvision.anpr import (
+    MAX_BODY_BYTES,
+    MAX_MULTIPART_PARTS,
+    MAX_PLATE_LENGTH,
+    parse_anpr_push,
+    parse_plates_list,
+)
 
 RECEIVED_AT = datetime(2026, 3, 1, 0, 15, 9, tzinfo=UTC)
 CAPTURE_BOUNDARY = "---------------------------7d9a2c31e0f44"
@@ -163,6 +169,64 @@ def test_resend_marked_isDataRetransmission_true_is_flagged(load, push):
 
     assert read.retransmission is True
     assert read.event_key == "20260301081502824000000000000000000000000000000000000000000001"
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (b"true", True),
+        (b"TRUE", True),
+        (b" true ", True),
+        (b"1", True),
+        (b"false", False),
+        (b"0", False),
+        (b"", False),
+        (b"yes", False),
+    ],
+)
+def test_isDataRetransmission_spellings_in_xml(load, push, value, expected):
+    document = load("anpr_ipc_hikvision_ns.xml").replace(
+        b"<isDataRetransmission>false<", b"<isDataRetransmission>" + value + b"<"
+    )
+
+    read = only_read(parse_anpr_push(push("application/xml", document), "east"))
+
+    assert read.retransmission is expected
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (True, True),
+        ("true", True),
+        ("True", True),
+        ("1", True),
+        (1, True),
+        (False, False),
+        ("false", False),
+        ("0", False),
+        (0, False),
+        (None, False),
+    ],
+)
+def test_isDataRetransmission_spellings_in_json(load, push, value, expected):
+    document = json.loads(load("anpr_push.json"))
+    document["isDataRetransmission"] = value
+    body = json.dumps(document, ensure_ascii=False).encode()
+
+    read = only_read(parse_anpr_push(push("application/json", body), "east"))
+
+    assert read.retransmission is expected
+
+
+def test_push_without_isDataRetransmission_is_a_live_read(load, push):
+    # the captured barrier-gate firmware has no such element at all
+    document = load("anpr_barrier_gate_cn.xml")
+    assert b"isDataRetransmission" not in document
+
+    read = only_read(parse_anpr_push(push("application/xml", document), "north"))
+
+    assert read.retransmission is False
 
 
 def test_repeated_post_with_higher_active_post_count_keeps_the_event_key(load, push):
@@ -491,6 +555,67 @@ def test_multipart_with_pictures_but_no_anpr_xml_is_rejected_naming_the_parts(
     )
 
 
+def test_rejection_lists_ten_part_names_and_counts_the_rest(push, build_multipart):
+    names = [f"picture-{number:02}.jpg" for number in range(1, 41)]
+    body = build_multipart([(name, "image/jpeg", FAKE_JPEG) for name in names])
+
+    reason = rejection(push("multipart/form-data; boundary=MIME_boundary_test", body))
+
+    assert reason == (
+        "multipart body has no 'anpr.xml' part (nor any XML or JSON part); parts: "
+        + ", ".join(f"'picture-{number:02}.jpg'" for number in range(1, 11))
+        + " … and 30 more"
+    )
+
+
+def test_rejection_shortens_an_absurdly_long_part_name(push, build_multipart):
+    body = build_multipart([("x" * 5000, "image/jpeg", FAKE_JPEG)])
+
+    reason = rejection(push("multipart/form-data; boundary=MIME_boundary_test", body))
+
+    assert reason == (
+        f"multipart body has no 'anpr.xml' part (nor any XML or JSON part); parts: '{'x' * 39}…'"
+    )
+
+
+def test_multipart_with_200000_unnamed_parts_is_rejected_after_64(push):
+    body = b"--b\r\n\r\n" * 200_000 + b"--b--\r\n"
+    assert len(body) < MAX_BODY_BYTES  # small enough to pass the size check
+
+    reason = rejection(push("multipart/form-data; boundary=b", body))
+
+    assert MAX_MULTIPART_PARTS == 64
+    assert reason == (
+        "multipart body has more than 64 parts; an ANPR push carries one event part and a "
+        "few pictures"
+    )
+
+
+def test_multipart_with_exactly_64_parts_is_still_read(load, push, build_multipart):
+    pictures = [(f"picture-{number:02}.jpg", "image/jpeg", FAKE_JPEG) for number in range(63)]
+    body = build_multipart(
+        [("anpr.xml", "application/xml", load("anpr_barrier_gate_cn.xml")), *pictures]
+    )
+
+    read = only_read(
+        parse_anpr_push(push("multipart/form-data; boundary=MIME_boundary_test", body), "north")
+    )
+
+    assert read.raw_plate == "蓝苏A7KM35"
+
+
+def test_65th_part_is_one_too_many_even_without_a_closing_boundary(load, push, build_multipart):
+    pictures = [(f"picture-{number:02}.jpg", "image/jpeg", FAKE_JPEG) for number in range(64)]
+    body = build_multipart(
+        [("anpr.xml", "application/xml", load("anpr_barrier_gate_cn.xml")), *pictures],
+        closing=False,
+    )
+
+    reason = rejection(push("multipart/form-data; boundary=MIME_boundary_test", body))
+
+    assert reason.startswith("multipart body has more than 64 parts")
+
+
 def test_broken_xml_inside_the_part_names_the_part(load, push, build_multipart):
     truncated = load("anpr_barrier_gate_cn.xml")[:400]
     body = build_multipart([("anpr.xml", "application/xml", truncated)])
@@ -595,6 +720,46 @@ def test_anpr_with_empty_licensePlate_is_rejected(load, push):
     )
 
     assert rejection(push("application/xml", document)) == "body: <ANPR><licensePlate> is empty"
+
+
+def test_licensePlate_of_5000_characters_is_rejected_naming_the_field(load, push):
+    document = load("anpr_barrier_gate_cn.xml").replace(
+        "<licensePlate>蓝苏A7KM35</licensePlate>".encode(),
+        b"<licensePlate>" + b"A" * 5000 + b"</licensePlate>",
+    )
+
+    assert rejection(push("application/xml", document)) == (
+        "body: <ANPR><licensePlate> is 5000 characters long, more than the 32 a plate can have"
+    )
+
+
+def test_licensePlate_of_5000_characters_in_a_multipart_push_names_the_part(load, push):
+    body = load("anpr_push_barrier_gate_cn.multipart").replace(
+        "<licensePlate>蓝苏A7KM35</licensePlate>".encode(),
+        b"<licensePlate>" + "沪".encode() * 5000 + b"</licensePlate>",
+    )
+
+    assert rejection(push(CAPTURE_CONTENT_TYPE, body)) == (
+        "part 'anpr.xml': <ANPR><licensePlate> is 5000 characters long, more than the 32 "
+        "a plate can have"
+    )
+
+
+def test_json_licensePlate_of_33_characters_is_rejected_naming_the_field(load, push):
+    body = load("anpr_push.json").replace('"黄沪B52719"'.encode(), b'"' + b"B" * 33 + b'"')
+
+    assert rejection(push("application/json", body)) == (
+        "body: ANPR.licensePlate is 33 characters long, more than the 32 a plate can have"
+    )
+
+
+def test_licensePlate_of_exactly_32_characters_is_still_a_read(load, push):
+    plate = "蓝苏A7KM35".ljust(MAX_PLATE_LENGTH, "X")
+    document = load("anpr_barrier_gate_cn.xml").replace("蓝苏A7KM35".encode(), plate.encode())
+
+    read = only_read(parse_anpr_push(push("application/xml", document), "north"))
+
+    assert (MAX_PLATE_LENGTH, read.raw_plate) == (32, plate)
 
 
 def test_json_that_does_not_parse_is_rejected(push):

@@ -10,7 +10,8 @@ three topics under ``<prefix>/<gate_id>/`` (``prefix`` defaults to ``estatehub/g
     only ``plate`` is required, ``time`` must carry a UTC offset.
 ``command`` (hub → controller, QoS 1, never retained)
     ``{"action": "open", "command_id": "…", "gate": "…", "plate": "…", "reason": "…",
-    "issued_at": "…"}``.
+    "issued_at": "…"}``. The hub guards this topic from start: a retained message found
+    there is cleared (an empty retained publish, which the controller must ignore).
 ``status`` (controller → hub, optional, retained welcome)
     ``{"state": "online" | "offline" | "fault", "detail": "…"}``.
 
@@ -223,6 +224,9 @@ def _json_object(message: MqttMessage) -> Mapping[str, Any]:
         raise PayloadRejected(f"{topic}: payload is not UTF-8 ({exc.reason})") from exc
     except ValueError as exc:
         raise PayloadRejected(f"{topic}: payload is not JSON ({exc})") from exc
+    except RecursionError:
+        # json.loads recurses once per nesting level; a few thousand "[" reach the limit.
+        raise PayloadRejected(f"{topic}: payload is JSON nested too deeply") from None
     if not isinstance(document, dict):
         raise PayloadRejected(
             f"{topic}: payload must be a JSON object, got {type(document).__name__}"
@@ -232,7 +236,10 @@ def _json_object(message: MqttMessage) -> Mapping[str, Any]:
 
 def _show(value: object) -> str:
     """A short, JSON-looking rendering of a bad value for a rejection reason."""
-    rendered = json.dumps(value, ensure_ascii=False, default=repr)
+    try:
+        rendered = json.dumps(value, ensure_ascii=False, default=repr)
+    except RecursionError:
+        return "a value nested too deeply to show"
     return rendered if len(rendered) <= 40 else rendered[:37] + "..."
 
 
@@ -387,9 +394,15 @@ class MqttJsonGate:
         return f"{self.prefix}/{self.gate_id}/status"
 
     async def start(self, hub: Hub) -> None:
-        """Subscribe to the plate and status topics (QoS 1)."""
+        """Guard the command topic, then subscribe to the plate and status topics (QoS 1).
+
+        Guarding first means a retained ``open`` that some tool left on the command topic
+        is cleared as soon as the hub starts, before the controller can reconnect and
+        receive it, not only when the hub sends its first command.
+        """
         await self.stop()  # a second start must not double every read
         self._hub = hub
+        hub.mqtt.guard_command_topic(self.command_topic)
         self._unsubscribes = [
             hub.mqtt.subscribe(self.plate_topic, self._on_plate, qos=1),
             hub.mqtt.subscribe(self.status_topic, self._on_status, qos=1),

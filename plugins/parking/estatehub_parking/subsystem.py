@@ -568,7 +568,13 @@ class ParkingModule:
         )
         self.hub.bus.fire(
             "parking.barrier",
-            {"gate": gate, "action": action, "command_id": command.command_id, "plate": plate},
+            {
+                "gate": gate,
+                "action": action,
+                "command_id": command.command_id,
+                "plate": plate,
+                "reason": reason,
+            },
         )
         adapter = self.adapters.get(gate)
         if adapter is not None and not self.hub.replaying:

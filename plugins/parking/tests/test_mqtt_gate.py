@@ -1,24 +1,19 @@
 """The generic MQTT JSON gate: its pure parsing/encoding, and the adapter on a real Mosquitto.
 
-The hub's MQTT transport is being written in parallel, so the broker test runs the adapter
-over :class:`AiomqttStandIn`: the same ``subscribe`` / ``publish`` / ``publish_command``
-interface, built directly on a real ``aiomqtt.Client`` talking to a real Mosquitto started
-by this module (no mocks). Switch it to the hub's transport once that lands.
+The broker tests run the adapter on the hub's own transport (``AiomqttTransport``) against
+a Mosquitto started for this module on a free port; the gate controller is a second,
+independent aiomqtt client (no mocks).
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
-import socket
-import subprocess
-import time
+import logging
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone
-from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -29,7 +24,9 @@ from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from estatehub.exceptions import PayloadRejected, TransportError
 from estatehub.hookspecs.parking import BarrierCommand, Direction, PlateRead
-from estatehub.transports.base import MqttCallback, MqttMessage, Unsubscribe
+from estatehub.testing.mosquitto import Mosquitto
+from estatehub.transports.base import MqttMessage
+from estatehub.transports.mqtt import AiomqttTransport, ConnectionState
 from estatehub_parking.mqtt_gate import (
     MQTT_GATE_OPTIONS_SCHEMA,
     GateCommandFailed,
@@ -197,7 +194,10 @@ def test_retained_plate_message_never_becomes_a_plate_read() -> None:
             "field 'retransmission' must be true or false, got \"false\"",
         ),
         ('{"plate":"沪A12345","confidence":NaN}', "payload is not JSON (NaN is not valid JSON)"),
+        ('{"plate":' + "[" * 5000 + "]" * 5000 + "}", "payload is JSON nested too deeply"),
+        ("[" * 100_000, "payload is JSON nested too deeply"),
     ],
+    ids=lambda value: value if isinstance(value, str) and len(value) < 30 else None,
 )
 def test_plate_message_that_cannot_be_trusted_is_rejected_naming_the_field(
     payload: str, reason: str
@@ -244,6 +244,10 @@ def test_retained_offline_status_is_the_controllers_last_will() -> None:
         (
             b'{"state":"fault","detail":{"code":7}}',
             "field 'detail' must be a string, got {\"code\": 7}",
+        ),
+        (
+            b'{"state":"online","detail":' + b"[" * 5000 + b"]" * 5000 + b"}",
+            "payload is JSON nested too deeply",
         ),
     ],
 )
@@ -361,48 +365,7 @@ def test_gate_topics_under_a_custom_prefix() -> None:
     )
 
 
-# --- a minimal stand-in for hub.mqtt on a real client --------------------------------
-
-MOSQUITTO = "/usr/sbin/mosquitto"
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-@pytest.fixture(scope="module")
-def mosquitto_port(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
-    """Start a private Mosquitto on a free loopback port; stop it by PID afterwards."""
-    directory: Path = tmp_path_factory.mktemp("mosquitto")
-    port = _free_port()
-    config = directory / "mosquitto.conf"
-    config.write_text(
-        f"listener {port} 127.0.0.1\nallow_anonymous true\nmax_queued_messages 0\n"
-        "persistence false\n"
-    )
-    log_path = directory / "mosquitto.log"
-    with log_path.open("wb") as log:
-        broker = subprocess.Popen([MOSQUITTO, "-c", str(config)], stdout=log, stderr=log)
-    try:
-        deadline = time.monotonic() + 10
-        while True:
-            if broker.poll() is not None:
-                raise RuntimeError(f"mosquitto exited early: {log_path.read_text()}")
-            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
-                break
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"mosquitto did not listen on {port}: {log_path.read_text()}")
-            time.sleep(0.05)
-        yield port
-    finally:
-        broker.terminate()
-        try:
-            broker.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            broker.kill()
-            broker.wait(timeout=5)
+# --- the adapter on the hub's transport and a real Mosquitto ----------------------------
 
 
 class FrozenClock:
@@ -413,115 +376,80 @@ class FrozenClock:
         return RECEIVED
 
 
-class AiomqttStandIn:
-    """``hub.mqtt`` as adapters see it, on a real ``aiomqtt.Client``.
+@dataclass(frozen=True, slots=True)
+class BrokerSettings:
+    """What ``estatehub.config.MqttSettings`` carries, for the test broker."""
 
-    ``subscribe`` is synchronous like the hub's: it registers the callback at once and
-    sends the SUBSCRIBE in a task; :meth:`settle` waits for those tasks. A callback that
-    raises :class:`PayloadRejected` is counted in :attr:`rejections`, as the hub does.
-    """
-
-    def __init__(self, client: aiomqtt.Client, clock: FrozenClock) -> None:
-        self._client = client
-        self._clock = clock
-        self._callbacks: dict[object, tuple[str, MqttCallback]] = {}
-        self._pending: set[asyncio.Task[object]] = set()
-        self.rejections: list[str] = []
-
-    def subscribe(self, topic_filter: str, callback: MqttCallback, qos: int = 1) -> Unsubscribe:
-        """Register ``callback`` for ``topic_filter`` and subscribe at the broker."""
-        token = object()
-        self._callbacks[token] = (topic_filter, callback)
-        self._track(self._client.subscribe(topic_filter, qos=qos))
-
-        def unsubscribe() -> None:
-            if self._callbacks.pop(token, None) is None:
-                return
-            if all(existing != topic_filter for existing, _ in self._callbacks.values()):
-                self._track(self._client.unsubscribe(topic_filter))
-
-        return unsubscribe
-
-    def _track(self, operation: Any) -> None:
-        task: asyncio.Task[object] = asyncio.get_running_loop().create_task(operation)
-        self._pending.add(task)
-        task.add_done_callback(self._pending.discard)
-
-    async def settle(self) -> None:
-        """Wait until every SUBSCRIBE/UNSUBSCRIBE sent so far has been acknowledged."""
-        while self._pending:
-            await asyncio.gather(*self._pending)
-
-    async def publish(
-        self, topic: str, payload: bytes | str, qos: int = 1, retain: bool = False
-    ) -> None:
-        """Publish as the hub would; a client failure becomes a TransportError."""
-        try:
-            await self._client.publish(topic, payload, qos=qos, retain=retain)
-        except aiomqtt.MqttError as exc:
-            raise TransportError(f"publish to {topic} failed: {exc}") from exc
-
-    async def publish_command(self, topic: str, payload: bytes | str) -> None:
-        """Publish a command: always QoS 1, never retained."""
-        await self.publish(topic, payload, qos=1, retain=False)
-
-    async def dispatch_forever(self) -> None:
-        """Hand every incoming message to the callbacks whose filter matches."""
-        async for incoming in self._client.messages:
-            payload = incoming.payload
-            message = MqttMessage(
-                topic=incoming.topic.value,
-                payload=payload if isinstance(payload, bytes) else str(payload or "").encode(),
-                received_at=self._clock.now(),
-                qos=incoming.qos,
-                retained=incoming.retain,
-            )
-            for topic_filter, callback in list(self._callbacks.values()):
-                if incoming.topic.matches(topic_filter):
-                    try:
-                        callback(message)
-                    except PayloadRejected as rejected:
-                        self.rejections.append(rejected.reason)
+    host: str
+    port: int
+    username: str | None = None
+    password: str | None = None
+    client_id: str | None = None
+    keepalive: int = 60
+    reconnect_min: float = 0.05
+    reconnect_max: float = 0.4
+    tls: object = None
 
 
 @dataclass
-class StandInHub:
-    """The two parts of the hub an MQTT adapter touches."""
+class TransportHub:
+    """The parts of the hub an MQTT adapter touches, with the hub's real MQTT transport.
 
-    mqtt: AiomqttStandIn
+    The transport is not started: start the gate first, then :meth:`connect`, as the hub
+    does (its modules start while the broker connection is still coming up).
+    ``rejections`` collects every reason the transport reported through ``on_rejected``.
+    """
+
+    mqtt: AiomqttTransport
     clock: FrozenClock
+    rejections: list[str] = field(default_factory=list)
+
+    async def connect(self) -> None:
+        """Start the transport and wait until every subscription is in place."""
+        await self.mqtt.start()
+        await self.mqtt.wait_connected(5)
+
+
+@pytest.fixture(scope="module")
+def broker() -> Iterator[Mosquitto]:
+    """One Mosquitto on a free loopback port for this module; tests use their own prefix."""
+    with Mosquitto() as running:
+        yield running
 
 
 @pytest.fixture
-async def hub(mosquitto_port: int) -> AsyncIterator[StandInHub]:
-    """A stand-in hub connected to the private broker, dispatching until the test ends."""
-    async with aiomqtt.Client(
-        "127.0.0.1", mosquitto_port, identifier=f"hub-{uuid.uuid4().hex[:8]}"
-    ) as client:
-        transport = AiomqttStandIn(client, FrozenClock())
-        dispatcher = asyncio.create_task(transport.dispatch_forever(), name="stand-in dispatch")
-        try:
-            yield StandInHub(mqtt=transport, clock=FrozenClock())
-        finally:
-            dispatcher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await dispatcher
+async def hub(broker: Mosquitto) -> AsyncIterator[TransportHub]:
+    """A hub with an unstarted :class:`AiomqttTransport` on the test broker."""
+    clock = FrozenClock()
+    transport = AiomqttTransport(BrokerSettings(broker.host, broker.port), now=clock.now)
+    stand_in = TransportHub(mqtt=transport, clock=clock)
+    transport.on_rejected = lambda message, reason: stand_in.rejections.append(reason)
+    try:
+        yield stand_in
+    finally:
+        await transport.stop()
 
 
 @pytest.fixture
-async def controller(mosquitto_port: int) -> AsyncIterator[aiomqtt.Client]:
+async def controller(broker: Mosquitto) -> AsyncIterator[aiomqtt.Client]:
     """The integrator's gate controller: a second, independent MQTT v5 client.
 
     MQTT v5 lets it subscribe with *retain as published*, so it sees the retain flag the
     hub actually published with (in 3.1.1 a live subscriber always sees retain=0).
     """
     async with aiomqtt.Client(
-        "127.0.0.1",
-        mosquitto_port,
+        broker.host,
+        broker.port,
         identifier=f"gate-controller-{uuid.uuid4().hex[:8]}",
         protocol=aiomqtt.ProtocolVersion.V5,
     ) as client:
         yield client
+
+
+@pytest.fixture
+def prefix() -> str:
+    """A topic prefix no other test uses, so retained messages never leak between tests."""
+    return f"estatehub-test-{uuid.uuid4().hex[:8]}/gate"
 
 
 async def wait_until(condition: Callable[[], bool], timeout: float = 5.0) -> None:
@@ -537,13 +465,24 @@ async def next_message(client: aiomqtt.Client, timeout: float = 5.0) -> aiomqtt.
         return await anext(aiter(client.messages))
 
 
-# --- the adapter on a real broker ---------------------------------------------------
+async def first_message_for_a_newcomer(broker: Mosquitto, topic: str, prefix: str) -> str:
+    """Which topic a client that subscribes to ``topic`` and then to a sentinel hears first.
+
+    Retained messages are sent on SUBSCRIBE, before the sentinel published after both
+    subscriptions; so the answer is ``topic`` exactly when the broker retains something there.
+    """
+    async with aiomqtt.Client(
+        broker.host, broker.port, identifier=f"late-{uuid.uuid4().hex[:8]}"
+    ) as late:
+        await late.subscribe(topic, qos=1)
+        await late.subscribe(f"{prefix}/sentinel", qos=1)
+        await late.publish(f"{prefix}/sentinel", b"done", qos=1)
+        return str((await next_message(late)).topic)
 
 
 async def test_gate_ignores_retained_read_takes_live_read_and_sends_open_command(
-    hub: StandInHub, controller: aiomqtt.Client, mosquitto_port: int
+    hub: TransportHub, controller: aiomqtt.Client, broker: Mosquitto, prefix: str
 ) -> None:
-    prefix = f"estatehub-test-{uuid.uuid4().hex[:8]}/gate"
     plate_topic = f"{prefix}/{GATE}/plate"
     command_topic = f"{prefix}/{GATE}/command"
     status_topic = f"{prefix}/{GATE}/status"
@@ -557,7 +496,8 @@ async def test_gate_ignores_retained_read_takes_live_read_and_sends_open_command
     reads: list[PlateRead] = []
     gate = MqttJsonGate(hub, GATE, {"prefix": prefix, "default_direction": "in"}, reads.append)  # type: ignore[arg-type]
     await gate.start(hub)  # type: ignore[arg-type]
-    await hub.mqtt.settle()
+    await hub.connect()
+    await wait_until(lambda: gate.retained_plates_ignored == 1 and gate.last_status is not None)
 
     # The live read, as a controller sends it, and one without direction or time.
     await controller.publish(plate_topic, FULL_PLATE_MESSAGE, qos=1)
@@ -586,7 +526,7 @@ async def test_gate_ignores_retained_read_takes_live_read_and_sends_open_command
         ),
     ]
     assert gate.retained_plates_ignored == 1
-    assert hub.mqtt.rejections == []
+    assert hub.rejections == []
     assert gate.last_status == GateStatus(
         gate=GATE, state=GateState.ONLINE, received_at=RECEIVED, retained=True
     )
@@ -617,19 +557,13 @@ async def test_gate_ignores_retained_read_takes_live_read_and_sends_open_command
     }
 
     # Nothing is left retained on the command topic: a late subscriber gets no command.
-    # Retained messages are sent on SUBSCRIBE, before the sentinel published after it.
-    async with aiomqtt.Client(
-        "127.0.0.1", mosquitto_port, identifier=f"late-{uuid.uuid4().hex[:8]}"
-    ) as late:
-        await late.subscribe(command_topic, qos=1)
-        await late.subscribe(f"{prefix}/sentinel", qos=1)
-        await late.publish(f"{prefix}/sentinel", b"done", qos=1)
-        first = await next_message(late)
-        assert (str(first.topic), first.payload) == (f"{prefix}/sentinel", b"done")
+    assert await first_message_for_a_newcomer(broker, command_topic, prefix) == (
+        f"{prefix}/sentinel"
+    )
+    assert hub.mqtt.stats.retained_commands_cleared == 0  # there was nothing to clear
 
     # A stopped gate neither takes reads nor sends commands.
     await gate.stop()
-    await hub.mqtt.settle()
     with pytest.raises(GateCommandFailed) as failed:
         await gate.send(OPEN_FOR_RESIDENT)
     assert str(failed.value) == (
@@ -637,15 +571,83 @@ async def test_gate_ignores_retained_read_takes_live_read_and_sends_open_command
     )
 
 
-async def test_malformed_read_is_counted_and_the_gate_keeps_working(
-    hub: StandInHub, controller: aiomqtt.Client
+@pytest.mark.parametrize("connected_first", [False, True], ids=["hub-starting", "hub-running"])
+async def test_retained_open_left_on_the_command_topic_is_cleared_at_start_before_any_command(
+    hub: TransportHub,
+    controller: aiomqtt.Client,
+    broker: Mosquitto,
+    prefix: str,
+    caplog: pytest.LogCaptureFixture,
+    connected_first: bool,
 ) -> None:
-    prefix = f"estatehub-test-{uuid.uuid4().hex[:8]}/gate"
+    command_topic = f"{prefix}/east/command"
+    # Some tool published an open command retained: the broker would hand it to the gate
+    # controller every time it reconnects, and the barrier would open for whoever is there.
+    await controller.publish(command_topic, b'{"action":"open"}', qos=1, retain=True)
+    # The controller is subscribed (it just got the stored "open", as the tester saw).
+    await controller.subscribe(command_topic, options=SubscribeOptions(qos=1))
+    stored = await next_message(controller)
+    assert (stored.payload, stored.retain) == (b'{"action":"open"}', True)
+
+    gate = MqttJsonGate(hub, "east", {"prefix": prefix}, lambda _: None)  # type: ignore[arg-type]
+    loop = asyncio.get_running_loop()
+    with caplog.at_level(logging.WARNING, logger="estatehub.transports.mqtt"):
+        if connected_first:
+            await hub.connect()
+            started = loop.time()
+            await gate.start(hub)  # type: ignore[arg-type]
+        else:
+            started = loop.time()
+            await gate.start(hub)  # type: ignore[arg-type]
+            await hub.connect()
+        # The clear is an empty retained publish; a live subscriber sees it as an empty
+        # message (MQTT 3.1.1 semantics for deleting a retained message).
+        cleared = await next_message(controller, timeout=1.0)
+        elapsed = loop.time() - started
+
+    assert (str(cleared.topic), cleared.payload) == (command_topic, b"")
+    assert elapsed < 1.0
+    assert hub.mqtt.stats.retained_commands_cleared == 1
+    assert [(r.levelname, r.getMessage()) for r in caplog.records] == [
+        (
+            "WARNING",
+            f"found a retained command on {command_topic} (17 bytes); clearing it so the "
+            "device is not re-actuated on every reconnect. Whoever published it must send "
+            "commands with retain=false.",
+        )
+    ]
+    # A controller that reconnects now finds nothing stored on its command topic, and the
+    # hub never sent a command of its own.
+    assert await first_message_for_a_newcomer(broker, command_topic, prefix) == (
+        f"{prefix}/sentinel"
+    )
+    assert hub.rejections == []
+    await gate.stop()
+
+
+async def test_the_hub_refuses_to_retain_anything_on_a_guarded_command_topic(
+    hub: TransportHub, prefix: str
+) -> None:
+    gate = MqttJsonGate(hub, GATE, {"prefix": prefix}, lambda _: None)  # type: ignore[arg-type]
+    await gate.start(hub)  # type: ignore[arg-type]
+    await hub.connect()
+    with pytest.raises(TransportError) as refused:
+        await hub.mqtt.publish(gate.command_topic, b'{"action":"open"}', retain=True)
+    assert str(refused.value) == (
+        f"refusing to publish a retained message on command topic {gate.command_topic!r}: a "
+        "retained command would be replayed to the device on every reconnect"
+    )
+    await gate.stop()
+
+
+async def test_malformed_read_is_counted_and_the_gate_keeps_working(
+    hub: TransportHub, controller: aiomqtt.Client, prefix: str
+) -> None:
     plate_topic = f"{prefix}/{GATE}/plate"
     reads: list[PlateRead] = []
     gate = MqttJsonGate(hub, GATE, {"prefix": prefix}, reads.append)  # type: ignore[arg-type]
     await gate.start(hub)  # type: ignore[arg-type]
-    await hub.mqtt.settle()
+    await hub.connect()
 
     await controller.publish(
         plate_topic, b'{"plate":"\\u6caaA12345","time":"2026-03-01 08:15:02"}', qos=1
@@ -653,7 +655,7 @@ async def test_malformed_read_is_counted_and_the_gate_keeps_working(
     await controller.publish(plate_topic, '{"plate":"沪A12345"}'.encode(), qos=1)
     await wait_until(lambda: len(reads) == 1)
 
-    assert hub.mqtt.rejections == [
+    assert hub.rejections == [
         f"{plate_topic}: field 'time' must carry a UTC offset (e.g. +08:00 or Z), "
         'got "2026-03-01 08:15:02"'
     ]
@@ -661,7 +663,28 @@ async def test_malformed_read_is_counted_and_the_gate_keeps_working(
     await gate.stop()
 
 
-async def test_command_for_another_gate_is_refused(hub: StandInHub) -> None:
+async def test_plate_message_nested_5000_deep_is_a_counted_rejection_not_a_crash(
+    hub: TransportHub, controller: aiomqtt.Client, prefix: str
+) -> None:
+    plate_topic = f"{prefix}/{GATE}/plate"
+    reads: list[PlateRead] = []
+    gate = MqttJsonGate(hub, GATE, {"prefix": prefix}, reads.append)  # type: ignore[arg-type]
+    await gate.start(hub)  # type: ignore[arg-type]
+    await hub.connect()
+
+    await controller.publish(plate_topic, b'{"plate":' + b"[" * 5000 + b"]" * 5000 + b"}", qos=1)
+    await controller.publish(plate_topic, '{"plate":"沪A12345"}'.encode(), qos=1)
+    await wait_until(lambda: len(reads) == 1)
+
+    assert hub.rejections == [f"{plate_topic}: payload is JSON nested too deeply"]
+    assert hub.mqtt.stats.rejected == 1
+    assert hub.mqtt.stats.callback_errors == 0
+    assert hub.mqtt.state is ConnectionState.CONNECTED
+    assert reads[0].raw_plate == "沪A12345"
+    await gate.stop()
+
+
+async def test_command_for_another_gate_is_refused(hub: TransportHub) -> None:
     gate = MqttJsonGate(hub, "gate-south", {}, lambda _: None)  # type: ignore[arg-type]
     await gate.start(hub)  # type: ignore[arg-type]
     with pytest.raises(GateCommandFailed) as failed:

@@ -2,7 +2,8 @@
 
 zigbee2mqtt publishes one JSON object per device on ``<base_topic>/<friendly_name>`` and
 the device's reachability on ``<base_topic>/<friendly_name>/availability``. Releases and
-device converters differ in the details (FORMATS.md §7a); every variant we have seen is
+device converters differ in the details (docs/adapters/zigbee2mqtt.md lists the variants
+and their public sources); every variant we have seen is
 handled here, and everything else is refused with a :class:`PayloadRejected` whose reason
 names the topic and the field, so the hub can count it and keep going.
 
@@ -161,6 +162,9 @@ def _json_object(message: MqttMessage) -> Mapping[str, Any]:
         document = json.loads(text, parse_constant=_reject_constant)
     except ValueError as exc:
         raise PayloadRejected(f"{message.topic}: payload is not JSON ({exc})") from exc
+    except RecursionError:
+        # json.loads recurses once per nesting level; a few thousand "[" reach the limit.
+        raise PayloadRejected(f"{message.topic}: payload is JSON nested too deeply") from None
     if not isinstance(document, dict):
         raise PayloadRejected(
             f"{message.topic}: payload must be a JSON object, got {type(document).__name__}"
@@ -170,7 +174,10 @@ def _json_object(message: MqttMessage) -> Mapping[str, Any]:
 
 def _show(value: object) -> str:
     """A short, JSON-looking rendering of a bad value for a rejection reason."""
-    rendered = json.dumps(value, ensure_ascii=False, default=repr)
+    try:
+        rendered = json.dumps(value, ensure_ascii=False, default=repr)
+    except RecursionError:
+        return "a value nested too deeply to show"
     return rendered if len(rendered) <= 40 else rendered[:37] + "..."
 
 
