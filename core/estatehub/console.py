@@ -112,10 +112,15 @@ class LiveLog:
         formatter = FORMATTERS.get(event.type)
         if formatter is None:
             return
-        if not self._verbose and event.type in ("parking.plate_read", "parking.barrier"):
-            # Routine detail, except a guard's override: who opened by hand is always shown.
-            if not str(event.data.get("reason", "")).startswith("guard override"):
-                return
+        routine = event.type in ("parking.plate_read", "parking.barrier")
+        # Routine detail stays out unless asked for, except a guard's override: who opened
+        # a barrier by hand is always shown.
+        if (
+            routine
+            and not self._verbose
+            and not str(event.data.get("reason", "")).startswith("guard override")
+        ):
+            return
         try:
             text = formatter(event.data)
         except (KeyError, TypeError):

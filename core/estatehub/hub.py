@@ -391,13 +391,17 @@ class Hub:
 
         if not self._started:
             return
-        where = f"{self.config.mqtt.host}:{self.config.mqtt.port}" if self.config.mqtt else "embedded"
+        where = (
+            f"{self.config.mqtt.host}:{self.config.mqtt.port}" if self.config.mqtt else "embedded"
+        )
         if state in (ConnectionState.BACKING_OFF, ConnectionState.DISCONNECTED):
             if not self._mqtt_outage:
                 self._mqtt_outage = True
                 _LOGGER.error("MQTT broker %s is unreachable; reconnecting", where)
                 self.bus.fire("transport.mqtt_state", {"state": state.value, "broker": where})
-                self._mqtt_down_timer = self.clock.call_later(MQTT_DOWN_GRACE, lambda: self._mqtt_down(where))
+                self._mqtt_down_timer = self.clock.call_later(
+                    MQTT_DOWN_GRACE, lambda: self._mqtt_down(where)
+                )
         elif state is ConnectionState.CONNECTED and self._mqtt_outage:
             self._mqtt_outage = False
             if self._mqtt_down_timer is not None:

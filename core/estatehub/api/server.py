@@ -119,7 +119,9 @@ def build_app(hub: Hub) -> web.Application:
     async def health(request: web.Request) -> web.Response:
         modules = {name: rec.status.value for name, rec in hub.modules.items()}
         mqtt_state = str(getattr(hub.mqtt.state, "value", hub.mqtt.state))
-        degraded = mqtt_state != "connected" or any(status != "running" for status in modules.values())
+        degraded = mqtt_state != "connected" or any(
+            status != "running" for status in modules.values()
+        )
         return _json(
             {
                 "status": "degraded" if degraded else "ok",

@@ -64,7 +64,9 @@ STEP_SCHEMA = vol.Schema(
 
 def _positive(value: timedelta) -> timedelta:
     if value <= timedelta(0):
-        raise vol.Invalid("repeat_every must be longer than 0s: a safety alarm repeats until acknowledged")
+        raise vol.Invalid(
+            "repeat_every must be longer than 0s: a safety alarm repeats until acknowledged"
+        )
     return value
 
 
