@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from collections.abc import AsyncIterator
 from datetime import datetime
@@ -209,9 +210,83 @@ async def test_left_over_retained_siren_command_is_cleared_with_a_warning(
 
     assert broker.retained(command_topic) is None
     assert broker.stats.retained_commands_cleared == 1
-    assert [r.getMessage()[:60] for r in caplog.records] == [
-        "found a retained command on zigbee2mqtt/b3-1202-siren/set (p"
+    # The size, not the payload: a gate command carries a plate, which stays out of logs.
+    assert [r.getMessage() for r in caplog.records] == [
+        "found a retained command on zigbee2mqtt/b3-1202-siren/set (32 bytes); clearing it "
+        "so the device is not re-actuated on every reconnect. Whoever published it must "
+        "send commands with retain=false."
     ]
+
+
+async def test_guarded_gate_command_topic_loses_its_retained_open_as_soon_as_it_is_guarded(
+    broker: EmbeddedMqtt, caplog: pytest.LogCaptureFixture
+) -> None:
+    command_topic = "estatehub/gate/east/command"
+    await broker.publish(command_topic, '{"action":"open"}', retain=True)
+    controller: list[MqttMessage] = []
+    broker.subscribe(command_topic, controller.append)
+    await settle()
+    assert [(m.payload, m.retained) for m in controller] == [(b'{"action":"open"}', True)]
+
+    with caplog.at_level(logging.WARNING, logger="estatehub.transports.mqtt"):
+        broker.guard_command_topic(command_topic)  # what MqttJsonGate.start() does
+        await settle()
+
+    assert broker.retained(command_topic) is None
+    assert broker.stats.retained_commands_cleared == 1
+    assert [r.getMessage().split(";")[0] for r in caplog.records] == [
+        f"found a retained command on {command_topic} (17 bytes)"
+    ]
+    # The controller saw the deletion (an empty live message), and no command was sent.
+    assert [(m.payload, m.retained) for m in controller] == [
+        (b'{"action":"open"}', True),
+        (b"", False),
+    ]
+    with pytest.raises(TransportError):
+        await broker.publish(command_topic, '{"action":"open"}', retain=True)
+
+
+async def test_command_topic_guarded_before_start_is_cleared_on_start() -> None:
+    embedded = EmbeddedMqtt(now=lambda: AT)
+    await embedded.start()
+    await embedded.publish("estatehub/gate/east/command", '{"action":"open"}', retain=True)
+    await embedded.stop()  # the retained store survives, as a broker's does
+    embedded.guard_command_topic("estatehub/gate/east/command")
+    assert embedded.retained_topics() == ["estatehub/gate/east/command"]
+
+    await embedded.start()
+    await settle()
+
+    assert embedded.retained_topics() == []
+    assert embedded.stats.retained_commands_cleared == 1
+    await embedded.stop()
+
+
+async def test_recursion_error_escaping_a_callback_is_a_rejection_live_and_retained(
+    broker: EmbeddedMqtt,
+) -> None:
+    rejected: list[str] = []
+    broker.on_rejected = lambda message, reason: rejected.append(reason)
+    deep = b'{"smoke":' + b"[" * 5000 + b"]" * 5000 + b"}"
+
+    def careless_adapter(message: MqttMessage) -> None:
+        json.loads(message.payload)
+
+    name = f"{careless_adapter.__module__}.{careless_adapter.__qualname__}"
+    await broker.publish("zigbee2mqtt/retained-bomb", deep, retain=True)
+    broker.subscribe("zigbee2mqtt/+", careless_adapter)
+    await settle()  # the retained message reaches the new subscription
+    await broker.publish(SMOKE_TOPIC, deep)
+    await broker.publish(SMOKE_TOPIC, SMOKE_ALARM)
+    await settle()
+
+    assert rejected == [
+        f"zigbee2mqtt/retained-bomb: callback {name} hit RecursionError, most likely on "
+        "JSON nested too deeply",
+        f"{SMOKE_TOPIC}: callback {name} hit RecursionError, most likely on JSON nested too deeply",
+    ]
+    assert (broker.stats.rejected, broker.stats.callback_errors) == (2, 0)
+    assert broker.stats.dispatched == 1  # SMOKE_ALARM went through
 
 
 async def test_commands_are_qos1_and_never_retained(broker: EmbeddedMqtt) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import json
 import logging
 import os
 import random
@@ -21,7 +22,7 @@ import aiomqtt
 import pytest
 
 from estatehub.exceptions import PayloadRejected, TransportError
-from estatehub.testing.mosquitto import Mosquitto
+from estatehub.testing.mosquitto import Mosquitto, free_port
 from estatehub.testing.mosquitto import mosquitto_broker as mosquitto_broker  # fixture
 from estatehub.transports import mqtt as mqtt_module
 from estatehub.transports.base import MqttMessage
@@ -221,6 +222,77 @@ async def test_subscriptions_come_back_after_the_broker_is_killed_and_restarted(
     assert states[-1] is ConnectionState.CONNECTED
 
 
+async def test_state_listeners_hear_a_first_attempt_fail_when_no_broker_listens() -> None:
+    broker = Mosquitto(port=free_port())  # not started yet: nothing listens on its port
+    transport = AiomqttTransport(
+        Settings(broker.host, broker.port, reconnect_min=1.0, reconnect_max=1.0), now=lambda: AT
+    )
+    heard: list[tuple[ConnectionState, str | None]] = []
+    transport.state_listeners.append(lambda state: heard.append((state, transport.last_error)))
+    try:
+        await transport.start()
+        await wait_until(lambda: transport.state is ConnectionState.BACKING_OFF)
+        broker.start()  # within the one-second backoff
+        await transport.wait_connected(5)
+        await transport.stop()
+    finally:
+        await transport.stop()
+        broker.close()
+
+    refused = "[Errno 111] Connection refused"
+    assert heard == [
+        (ConnectionState.CONNECTING, None),
+        (ConnectionState.DISCONNECTED, refused),
+        (ConnectionState.BACKING_OFF, refused),
+        (ConnectionState.CONNECTING, refused),
+        (ConnectionState.CONNECTED, None),
+        (ConnectionState.STOPPED, None),
+    ]
+    assert transport.stats.reconnects == 0  # the first successful connection is no reconnect
+
+
+async def test_state_listeners_hear_every_step_when_the_broker_is_killed_and_restarted(
+    mosquitto_broker: Mosquitto,
+) -> None:
+    transport = AiomqttTransport(
+        Settings(
+            mosquitto_broker.host, mosquitto_broker.port, reconnect_min=1.0, reconnect_max=1.0
+        ),
+        now=lambda: AT,
+    )
+    heard: list[ConnectionState] = []
+    errors: list[str | None] = []
+
+    def listener(state: ConnectionState) -> None:
+        heard.append(state)
+        errors.append(transport.last_error)
+
+    transport.state_listeners.append(listener)
+    try:
+        await transport.start()
+        await transport.wait_connected(5)
+        mosquitto_broker.kill()  # a crash: no DISCONNECT, the socket just dies
+        await wait_until(lambda: transport.state is ConnectionState.BACKING_OFF)
+        mosquitto_broker.start()  # same port, within the one-second backoff
+        await wait_until(lambda: heard.count(ConnectionState.CONNECTED) == 2)
+    finally:
+        await transport.stop()
+
+    assert heard == [
+        ConnectionState.CONNECTING,
+        ConnectionState.CONNECTED,
+        ConnectionState.DISCONNECTED,
+        ConnectionState.BACKING_OFF,
+        ConnectionState.CONNECTING,
+        ConnectionState.CONNECTED,
+        ConnectionState.STOPPED,
+    ]
+    assert errors[:2] == [None, None]
+    assert errors[2] is not None and errors[2] == errors[3] == errors[4]
+    assert errors[5:] == [None, None]
+    assert transport.stats.reconnects == 1
+
+
 def test_reconnect_delays_double_up_to_the_cap() -> None:
     class Highest:
         def uniform(self, low: float, high: float) -> float:
@@ -304,6 +376,74 @@ async def test_retained_command_left_on_a_command_topic_is_cleared(
         await transport.publish(command_topic, "ON", retain=True)
 
 
+@pytest.mark.parametrize("connected_first", [False, True], ids=["before-start", "while-connected"])
+async def test_guarded_command_topic_loses_its_retained_open_within_a_second_of_start(
+    make_transport: Callable[..., AiomqttTransport],
+    mosquitto_broker: Mosquitto,
+    prefix: str,
+    caplog: pytest.LogCaptureFixture,
+    connected_first: bool,
+) -> None:
+    command_topic = f"{prefix}/gate/east/command"
+    async with other_client(mosquitto_broker) as careless_tool:
+        await careless_tool.publish(command_topic, b'{"action":"open"}', qos=1, retain=True)
+    transport = make_transport()
+    loop = asyncio.get_running_loop()
+    async with other_client(mosquitto_broker) as gate_controller:
+        await gate_controller.subscribe(command_topic, qos=1)
+        [stored] = await next_messages(gate_controller, 1)
+        assert (stored.payload, stored.retain) == (b'{"action":"open"}', True)
+        with caplog.at_level(logging.WARNING, logger="estatehub.transports.mqtt"):
+            if connected_first:
+                await transport.start()
+                await transport.wait_connected(5)
+                started = loop.time()
+                transport.guard_command_topic(command_topic)
+            else:
+                started = loop.time()
+                transport.guard_command_topic(command_topic)  # as an adapter's start() does
+                await transport.start()
+            # Deleting a retained message is an empty retained publish; live subscribers
+            # get it as an empty message.
+            [cleared] = await next_messages(gate_controller, 1, timeout=1.0)
+            elapsed = loop.time() - started
+            await wait_until(lambda: not transport._background)
+
+    assert (cleared.topic.value, cleared.payload) == (command_topic, b"")
+    assert elapsed < 1.0
+    assert transport.stats.retained_commands_cleared == 1
+    assert [(r.levelname, r.getMessage()) for r in caplog.records] == [
+        (
+            "WARNING",
+            f"found a retained command on {command_topic} (17 bytes); clearing it so the "
+            "device is not re-actuated on every reconnect. Whoever published it must send "
+            "commands with retain=false.",
+        )
+    ]
+    # A gate controller reconnecting now gets nothing stored on its command topic.
+    async with other_client(mosquitto_broker) as marker:
+        await marker.publish(f"{prefix}/marker", b"x", qos=1, retain=True)
+    async with other_client(mosquitto_broker) as reconnected:
+        await reconnected.subscribe([(command_topic, 1), (f"{prefix}/marker", 1)])
+        [first] = await next_messages(reconnected, 1)
+    assert first.topic.value == f"{prefix}/marker"
+    with pytest.raises(TransportError):
+        await transport.publish(command_topic, '{"action":"open"}', retain=True)
+
+
+async def test_guarding_a_command_topic_twice_subscribes_once_and_wildcards_are_refused(
+    make_transport: Callable[..., AiomqttTransport], prefix: str
+) -> None:
+    transport = make_transport()
+    transport.guard_command_topic(f"{prefix}/gate/east/command")
+    transport.guard_command_topic(f"{prefix}/gate/east/command")
+    assert transport.subscriptions() == [(f"{prefix}/gate/east/command", 1)]
+    with pytest.raises(InvalidTopicError) as caught:
+        transport.guard_command_topic(f"{prefix}/gate/+/command")
+    assert caught.value.reason == "wildcards '+' and '#' are only allowed in subscription filters"
+    assert transport.subscriptions() == [(f"{prefix}/gate/east/command", 1)]
+
+
 async def test_rejected_payload_is_reported_and_the_next_message_still_arrives(
     make_transport: Callable[..., AiomqttTransport], mosquitto_broker: Mosquitto, prefix: str
 ) -> None:
@@ -352,6 +492,39 @@ async def test_crashing_callback_is_logged_and_the_connection_survives(
         f"MQTT callback {name} failed on a message on {prefix}/x"
     ] * 2
     assert transport.stats.callback_errors == 2
+    assert transport.stats.reconnects == 0
+
+
+async def test_recursion_error_escaping_a_callback_is_a_rejection_and_the_connection_stays(
+    make_transport: Callable[..., AiomqttTransport], mosquitto_broker: Mosquitto, prefix: str
+) -> None:
+    transport = make_transport()
+    rejected: list[tuple[str, str]] = []
+    transport.on_rejected = lambda message, reason: rejected.append((message.topic, reason))
+    parsed: list[object] = []
+
+    def third_party_adapter(message: MqttMessage) -> None:
+        parsed.append(json.loads(message.payload))  # catches nothing, as careless code does
+
+    transport.subscribe(f"{prefix}/zigbee2mqtt/+", third_party_adapter)
+    await transport.start()
+    await transport.wait_connected(5)
+    topic = f"{prefix}/zigbee2mqtt/b3-1202-smoke"
+    async with other_client(mosquitto_broker) as attacker:
+        await attacker.publish(topic, b'{"smoke":' + b"[" * 5000 + b"]" * 5000 + b"}", qos=1)
+        await attacker.publish(topic, SMOKE_ALARM, qos=1)
+    await wait_until(lambda: len(parsed) == 1)
+
+    name = f"{third_party_adapter.__module__}.{third_party_adapter.__qualname__}"
+    assert rejected == [
+        (
+            topic,
+            f"{topic}: callback {name} hit RecursionError, most likely on JSON nested too deeply",
+        )
+    ]
+    assert parsed == [json.loads(SMOKE_ALARM)]
+    assert (transport.stats.rejected, transport.stats.callback_errors) == (1, 0)
+    assert transport.state is ConnectionState.CONNECTED
     assert transport.stats.reconnects == 0
 
 

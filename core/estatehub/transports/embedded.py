@@ -17,6 +17,13 @@ Delivery guarantees:
   ``retained=False``, as MQTT 3.1.1 brokers send them.
 * The delivered QoS is the publisher's; nothing is lost, so QoS only matters for symmetry.
 * :meth:`EmbeddedMqtt.inject` dispatches synchronously, for replay.
+* The command-topic rule is the shared one: a topic declared with
+  :meth:`~estatehub.transports.mqtt.MqttTransportBase.guard_command_topic` gets its retained
+  message (if any) delivered to the guard and deleted at once when the broker is started,
+  or on :meth:`EmbeddedMqtt.start` otherwise; subscribers see the deletion as an empty
+  live message, as on a real broker.
+* A callback raising :class:`RecursionError` (deeply nested input) is a counted rejection,
+  for live and retained deliveries alike.
 """
 
 from __future__ import annotations

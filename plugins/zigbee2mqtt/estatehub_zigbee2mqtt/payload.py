@@ -3,9 +3,9 @@
 zigbee2mqtt publishes one JSON object per device on ``<base_topic>/<friendly_name>`` and
 the device's reachability on ``<base_topic>/<friendly_name>/availability``. Releases and
 device converters differ in the details (docs/adapters/zigbee2mqtt.md lists the variants
-and their public sources); every variant we have seen is
-handled here, and everything else is refused with a :class:`PayloadRejected` whose reason
-names the topic and the field, so the hub can count it and keep going.
+and their public sources); every variant we have seen is handled here, and everything else
+is refused with a :class:`PayloadRejected` whose reason names the topic and the field, so
+the hub can count it and keep going.
 
 Decisions (documented in docs/adapters/zigbee2mqtt.md):
 

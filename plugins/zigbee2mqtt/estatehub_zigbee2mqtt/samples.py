@@ -1,10 +1,10 @@
 """Real-format zigbee2mqtt payloads, one function per variant (for demo captures and tests).
 
 Each function returns the payload bytes exactly as zigbee2mqtt puts them on the wire
-(compact JSON, keys in zigbee2mqtt's order). Where a variant's values come straight from
-FORMATS.md §7a the docstring says "seen"; the others keep the seen shape and field names
-with made-up values, and say which option or release produces them. :data:`STATE_SAMPLES`
-and :data:`AVAILABILITY_SAMPLES` list them all by name.
+(compact JSON, keys in zigbee2mqtt's order). Where a variant's values come straight from a
+public source (listed in docs/adapters/zigbee2mqtt.md) the docstring says "seen"; the others
+keep the seen shape and field names with made-up values, and say which option or release
+produces them. :data:`STATE_SAMPLES` and :data:`AVAILABILITY_SAMPLES` list them all by name.
 """
 
 from __future__ import annotations

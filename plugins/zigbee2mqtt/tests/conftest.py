@@ -1,8 +1,10 @@
 """A real Mosquitto and a stand-in for ``hub.mqtt`` built on a real ``aiomqtt.Client``.
 
-The hub's own MQTT transport is being written in parallel; until it lands, these tests run
-the adapter over this stand-in, which offers the same ``subscribe`` / ``publish`` /
-``publish_command`` interface on a real client talking to a real broker (no mocks).
+The broker test runs the adapter over this stand-in, which offers the same ``subscribe`` /
+``publish`` / ``publish_command`` interface on a plain client talking to a real broker (no
+mocks), so it checks the adapter against the broker independently of the hub's transport.
+The adapter on the hub's own transport is tested in ``test_adapter.py`` (embedded) and the
+transport itself in ``tests/test_mqtt_transport.py``.
 """
 
 from __future__ import annotations

@@ -1,9 +1,14 @@
-"""The zigbee2mqtt detector adapter: options, and its topics on a real Mosquitto."""
+"""The zigbee2mqtt detector adapter: options, its topics on a real Mosquitto, and bad input
+on the hub's own transport."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import aiomqtt
 import pytest
@@ -11,6 +16,7 @@ import voluptuous as vol
 
 from estatehub.hookspecs.base import AdapterSpec
 from estatehub.hookspecs.home import DetectorKind, DetectorReading
+from estatehub.transports.embedded import EmbeddedMqtt
 from estatehub_zigbee2mqtt import plugin, samples
 from estatehub_zigbee2mqtt.adapter import (
     DETECTOR_OPTIONS_SCHEMA,
@@ -195,3 +201,46 @@ async def test_retained_state_at_start_then_a_live_alarm_then_stop(
     await device.publish(f"{unique_base_topic}/sentinel", b"done", qos=1)
     await until(lambda: sentinel == [b"done"])
     assert len(readings) == 4
+
+
+# --- on the hub's own in-process transport ------------------------------------------
+
+
+@dataclass
+class EmbeddedHub:
+    """The part of the hub the adapter touches, with the transport the hub runs without a broker."""
+
+    mqtt: EmbeddedMqtt
+
+
+async def test_smoke_state_nested_5000_deep_is_a_counted_rejection_and_the_next_alarm_counts() -> (
+    None
+):
+    at = datetime(2026, 3, 1, 8, 15, 2, tzinfo=ZoneInfo("Asia/Shanghai"))
+    hub = EmbeddedHub(EmbeddedMqtt(now=lambda: at))
+    rejected: list[tuple[str, str]] = []
+    hub.mqtt.on_rejected = lambda message, reason: rejected.append((message.topic, reason))
+    readings: list[DetectorReading] = []
+    detector = Zigbee2MqttDetector(
+        hub, "b3-1202-smoke", {"friendly_name": "b3/1202/smoke"}, readings.append
+    )  # type: ignore[arg-type]
+    await hub.mqtt.start()
+    await detector.start(hub)  # type: ignore[arg-type]
+
+    await hub.mqtt.publish(
+        "zigbee2mqtt/b3/1202/smoke", b'{"smoke":' + b"[" * 5000 + b"]" * 5000 + b"}"
+    )
+    await hub.mqtt.publish("zigbee2mqtt/b3/1202/smoke", samples.smoke_alarm_with_last_seen())
+    for _ in range(3):
+        await asyncio.sleep(0)  # deliveries are scheduled with call_soon
+
+    assert rejected == [
+        (
+            "zigbee2mqtt/b3/1202/smoke",
+            "zigbee2mqtt/b3/1202/smoke: payload is JSON nested too deeply",
+        )
+    ]
+    assert (hub.mqtt.stats.rejected, hub.mqtt.stats.callback_errors) == (1, 0)
+    assert [reading.alarm for reading in readings] == [True]
+    await detector.stop()
+    await hub.mqtt.stop()

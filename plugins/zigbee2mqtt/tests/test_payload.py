@@ -240,6 +240,8 @@ def test_retained_availability_is_marked_retained() -> None:
             b'{"last_seen":1e30}',
             "field 'last_seen' is not a valid epoch in ms, got 1e+30",
         ),
+        (b'{"smoke":' + b"[" * 5000 + b"]" * 5000 + b"}", "payload is JSON nested too deeply"),
+        (b"[" * 100_000, "payload is JSON nested too deeply"),
     ],
     ids=lambda value: value if isinstance(value, str) and len(value) < 30 else None,
 )
@@ -269,7 +271,9 @@ def test_rejection_of_a_gas_detector_names_the_gas_field() -> None:
         (b'{"state":true}', 'field \'state\' must be "online" or "offline", got true'),
         (b"{}", 'field \'state\' must be "online" or "offline", got null'),
         (b"Online", "payload is not JSON (Expecting value: line 1 column 1 (char 0))"),
+        (b'{"state":' + b"[" * 5000 + b"]" * 5000 + b"}", "payload is JSON nested too deeply"),
     ],
+    ids=lambda value: value if isinstance(value, str) and len(value) < 30 else None,
 )
 def test_availability_in_no_known_format_is_rejected(payload: bytes, reason: str) -> None:
     with pytest.raises(PayloadRejected) as rejected:
