@@ -1068,8 +1068,9 @@ def summarise_profile(raw: str) -> dict[str, Any]:
         leaf = frames[-1]
         by_package[package_of(leaf)] += count
         by_function[leaf] += count
-        for frame in set(frames):
-            inclusive[frame.split(" (")[0]] += count
+        # By bare function name, once per stack (so a name is at most 100 %).
+        for name in {frame.split(" (")[0] for frame in frames}:
+            inclusive[name] += count
     if not total:
         return {"samples": 0}
 
@@ -1085,7 +1086,6 @@ def summarise_profile(raw: str) -> dict[str, Any]:
         "_deliver",
         "handle",
         "fire",
-        "__call__",
         "put",
         "next_sequence",
         "_dispatch",

@@ -93,6 +93,9 @@ class Mosquitto:
             "allow_anonymous true",
             # 0 = no limit: a slow test subscriber must not lose QoS 0 messages either.
             "max_queued_messages 0",
+            # Production brokers should set it too (docs/mqtt.md): without it Mosquitto
+            # holds small packets such as barrier commands for the peer's delayed ACK.
+            "set_tcp_nodelay true",
             "persistence false",
             "log_dest stderr",
             *(f"log_type {kind}" for kind in self.log_types),

@@ -463,6 +463,17 @@ flood of sensor traffic cannot starve timers and the API.
 """
 
 
+def _no_delay(sock: Any) -> None:
+    # Commands must not wait for Nagle: the hub's PUBACK for a plate read and the barrier
+    # command that follows go out on the same socket, and without TCP_NODELAY the command
+    # sits until the broker's delayed ACK (~40 ms) — measured in bench/gate_latency.py.
+    raw = getattr(sock, "_sock", sock)
+    try:
+        raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    except (OSError, AttributeError):
+        pass  # not a TCP socket (e.g. websockets over a proxy): nothing to tune
+
+
 class _ReadBufferedSocket:
     """A TCP socket whose ``recv`` is served from one large read.
 
@@ -571,6 +582,7 @@ class _IngestClient(aiomqtt.Client):
         # this from the executor thread that runs connect()). Our add_reader is queued
         # after its one, so it replaces it.
         super()._on_socket_open(client, userdata, sock)
+        _no_delay(sock)
         if type(sock) is not socket.socket:
             return
         buffered = _ReadBufferedSocket(sock)
