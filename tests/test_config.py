@@ -8,6 +8,9 @@ line 1, so the line numbers in the expected messages can be checked by eye.
 from __future__ import annotations
 
 import datetime as dt
+import os
+import subprocess
+import sys
 import textwrap
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -596,12 +599,15 @@ def test_a_yaml_syntax_error_names_file_line_and_the_parsers_problem(tmp_path):
     assert issues_of(path) == yaml_issues_of(path)
 
 
-def test_a_tab_in_the_indentation_is_a_syntax_error_on_its_line(tmp_path):
+def test_a_tab_in_the_indentation_is_reported_on_the_tabs_own_line(tmp_path):
     path = tmp_path / "estate.yaml"
-    path.write_text("estate:\n  name: 馨苑小区\nstore:\n\tpath: x.db\n", encoding="utf-8")
+    path.write_text(
+        "estate:\n  name: 馨苑小区\nstore:\n\tpath: x.db\napi:\n  port: 8740\nmodules:\n",
+        encoding="utf-8",
+    )
+    # Not "(while scanning for the next token on line 7)": the tab is the problem.
     assert yaml_issues_of(path) == [
-        "estate.yaml, line 4: invalid YAML: found character '\\t' that cannot start any token "
-        "(while scanning for the next token)"
+        "estate.yaml, line 4: invalid YAML: tabs are not allowed for indentation; use spaces"
     ]
 
 
@@ -638,7 +644,7 @@ def test_duplicate_keys_are_reported_with_both_lines(tmp_path):
         """,
     )
     assert yaml_issues_of(path) == [
-        "estate.yaml, line 6: duplicate key 'port': already written on line 4",
+        "estate.yaml, line 6: api: duplicate key 'port': already written on line 4",
         "estate.yaml, line 7: duplicate key 'estate': already written on line 1",
     ]
 
@@ -691,7 +697,8 @@ def test_times_and_numbers_with_leading_zeros_stay_text(tmp_path):
 def test_an_unknown_tag_is_an_error_naming_the_tags_we_know(tmp_path):
     path = write(tmp_path, "estate.yaml", "estate:\n  name: !env_var ESTATE_NAME\n")
     assert yaml_issues_of(path) == [
-        "estate.yaml, line 2: unknown tag '!env_var'; estatehub understands !secret and !include"
+        "estate.yaml, line 2: estate → name: unknown tag '!env_var'; "
+        "estatehub understands !secret and !include"
     ]
 
 
@@ -742,15 +749,15 @@ def test_a_missing_secret_names_file_line_and_secret(tmp_path):
         """,
     )
     assert yaml_issues_of(path) == [
-        "estate.yaml, line 6: secret 'mqtt_password' not found in secrets.yaml"
+        "estate.yaml, line 6: mqtt → password: secret 'mqtt_password' not found in secrets.yaml"
     ]
 
 
 def test_a_secret_without_a_secrets_file_says_where_it_looked(tmp_path):
     path = write(tmp_path, "estate.yaml", "api:\n  tokens:\n    - token: !secret desk_token\n")
     assert yaml_issues_of(path) == [
-        "estate.yaml, line 3: secret 'desk_token' not found: there is no secrets.yaml beside "
-        "estate.yaml"
+        "estate.yaml, line 3: api → tokens[0] → token: secret 'desk_token' not found: "
+        "there is no secrets.yaml beside estate.yaml"
     ]
 
 
@@ -768,16 +775,49 @@ def test_an_included_file_takes_secrets_from_its_own_folder_then_the_config_fold
     assert position(parking["gate"]) == ("modules/parking.yaml", 1)
 
 
-def test_a_secret_that_is_not_text_must_be_quoted(tmp_path):
-    write(tmp_path, "secrets.yaml", "door_pin: 123456\nsafe_word: yes\nempty:\n")
+def test_secrets_are_read_as_the_exact_text_written_in_the_file(tmp_path):
+    write(
+        tmp_path,
+        "secrets.yaml",
+        """
+        hex_token: 0x0123456789abcdef
+        card_number: 1234_5678_9012_3456
+        door_pin: 007
+        safe_word: yes
+        ratio: 1e3
+        nothing_yet: null
+        day: 2026-03-01
+        """,
+    )
+    names = ["hex_token", "card_number", "door_pin", "safe_word", "ratio", "nothing_yet", "day"]
+    path = write(tmp_path, "estate.yaml", "".join(f"{name}: !secret {name}\n" for name in names))
+    assert load_yaml(path) == {
+        "hex_token": "0x0123456789abcdef",  # not the number 81985529216486895
+        "card_number": "1234_5678_9012_3456",  # not 1234567890123456
+        "door_pin": "007",
+        "safe_word": "yes",
+        "ratio": "1e3",
+        "nothing_yet": "null",
+        "day": "2026-03-01",
+    }
+
+
+def test_a_secret_must_be_one_value_that_is_not_empty(tmp_path):
+    write(
+        tmp_path,
+        "secrets.yaml",
+        "door_pins: [1234, 5678]\nbroker:\n  user: hub\nempty:\ntagged: !!int 5\n",
+    )
     path = write(
         tmp_path,
         "estate.yaml",
-        "pin: !secret door_pin\nword: !secret safe_word\nnothing: !secret empty\n",
+        "a: !secret door_pins\nb: !secret broker\nc: !secret empty\nd: !secret tagged\n",
     )
     assert yaml_issues_of(path) == [
-        "secrets.yaml, line 2: secret 'safe_word' is not text; write its value in quotes",
-        "secrets.yaml, line 3: secret 'empty' is empty; write its value in quotes",
+        "secrets.yaml, line 1: secret 'door_pins' must be a single value, not a list",
+        "secrets.yaml, line 2: secret 'broker' must be a single value, not a mapping",
+        "secrets.yaml, line 4: secret 'empty' is empty; write its value after the colon",
+        "secrets.yaml, line 5: secret 'tagged' is not text; write its value without a tag",
     ]
 
 
@@ -815,8 +855,8 @@ def test_an_include_cycle_is_reported_with_the_chain(tmp_path):
         tmp_path, "estate.yaml", "estate:\n  name: 馨苑小区\nregistry: !include registry.yaml\n"
     )
     assert yaml_issues_of(path) == [
-        "buildings/all.yaml, line 1: include cycle: estate.yaml → registry.yaml → "
-        "buildings/all.yaml → registry.yaml"
+        "buildings/all.yaml, line 1: registry → buildings[0]: include cycle: estate.yaml → "
+        "registry.yaml → buildings/all.yaml → registry.yaml"
     ]
 
 
@@ -824,7 +864,9 @@ def test_a_missing_include_is_reported_at_the_include(tmp_path):
     path = write(
         tmp_path, "estate.yaml", "estate:\n  name: 馨苑小区\nregistry: !include registy.yaml\n"
     )
-    assert yaml_issues_of(path) == ["estate.yaml, line 3: cannot read registy.yaml: file not found"]
+    assert yaml_issues_of(path) == [
+        "estate.yaml, line 3: registry: cannot read registy.yaml: file not found"
+    ]
 
 
 def test_syntax_errors_in_an_included_file_name_that_file(tmp_path):
@@ -892,3 +934,464 @@ def test_an_issue_without_a_line_still_reads_well():
         str(ConfigIssue("estate.yaml", None, (), "cannot read it")) == "estate.yaml: cannot read it"
     )
     assert str(ConfigIssue("", None, ("api", "tokens", 0), "bad")) == "api → tokens[0]: bad"
+
+
+# --------------------------------------------------------------------------- hostile files
+
+
+def test_lists_nested_thousands_deep_are_refused_with_the_line_not_a_traceback(tmp_path):
+    path = write(
+        tmp_path,
+        "estate.yaml",
+        "estate:\n  name: 馨苑小区\nmodules:\n  parking: " + "[" * 5000 + "]" * 5000 + "\n",
+    )
+    assert yaml_issues_of(path) == ["estate.yaml, line 4: nested too deeply (more than 100 levels)"]
+
+
+def test_a_block_mapping_nested_a_thousand_deep_is_refused_where_level_101_starts(tmp_path):
+    keys = "".join(" " * (3 + level) + f"k{level}:\n" for level in range(1000))
+    path = write(tmp_path, "estate.yaml", "estate:\n  name: 馨苑小区\nmodules:\n  parking:\n")
+    path.write_text(path.read_text(encoding="utf-8") + keys, encoding="utf-8")
+    # Levels: the file 1, modules 2, parking's body 3 (line 5), … level 101 on line 103.
+    assert yaml_issues_of(path) == [
+        "estate.yaml, line 103: nested too deeply (more than 100 levels)"
+    ]
+
+
+def test_nesting_is_counted_across_included_files(tmp_path):
+    # The file is level 1, `modules` 2, the included file's mapping 3, its lists 4 and on.
+    write(tmp_path, "modules/deep.yaml", "# 97 lists\ngates: " + "[" * 97 + "]" * 97 + "\n")
+    write(tmp_path, "modules/deeper.yaml", "# 98 lists\ngates: " + "[" * 98 + "]" * 98 + "\n")
+    path = write(tmp_path, "estate.yaml", "modules:\n  parking: !include modules/deep.yaml\n")
+    gates = load_yaml(path)["modules"]["parking"]["gates"]
+    for _ in range(96):
+        (gates,) = gates
+    assert gates == []  # 97 lists, the innermost empty: level 100, allowed
+    path = write(tmp_path, "estate.yaml", "modules:\n  parking: !include modules/deeper.yaml\n")
+    assert yaml_issues_of(path) == [
+        "modules/deeper.yaml, line 2: nested too deeply (more than 100 levels)"
+    ]
+
+
+def test_aliases_cannot_stack_up_nesting_or_contain_themselves(tmp_path):
+    path = write(
+        tmp_path,
+        "estate.yaml",
+        "estate:\n  name: 馨苑小区\n"
+        "base: &base " + "[" * 60 + "]" * 60 + "\n"
+        "more: " + "[" * 45 + "*base" + "]" * 45 + "\n",
+    )
+    assert yaml_issues_of(path) == ["estate.yaml, line 4: nested too deeply (more than 100 levels)"]
+    path = write(
+        tmp_path,
+        "estate.yaml",
+        """
+        estate:
+          name: 馨苑小区
+        modules:
+          parking: &parking
+            tariff: *parking
+        """,
+    )
+    assert yaml_issues_of(path) == [
+        "estate.yaml, line 5: modules → parking → tariff: this alias refers to a mapping or "
+        "list it is inside, so it would nest without end"
+    ]
+
+
+def test_a_chain_of_includes_stops_after_twenty_files(tmp_path):
+    for number in range(25):
+        write(tmp_path, f"part{number}.yaml", f"next: !include part{number + 1}.yaml\n")
+    write(tmp_path, "part25.yaml", "end: true\n")
+    path = write(tmp_path, "estate.yaml", "parts: !include part0.yaml\n")
+    # estate.yaml and part0 … part18 are 20 files; part18 may not include a 21st.
+    assert yaml_issues_of(path) == [
+        "part18.yaml, line 1: parts" + " → next" * 19 + ": !include nested too deeply "
+        "(more than 20 files, each including the next)"
+    ]
+
+
+def test_validate_refuses_data_nested_too_deeply_before_the_schema_recurses():
+    data: list = []
+    innermost = data
+    for _ in range(5000):
+        innermost.append([])
+        innermost = innermost[0]
+    validated, issues = validate(data, vol.Schema(list), ("modules", "parking"))
+    assert validated is None
+    assert [str(issue) for issue in issues] == [
+        "modules → parking: nested too deeply (more than 100 levels)"
+    ]
+
+
+def test_an_included_file_shows_only_the_start_of_its_text_in_an_error(tmp_path):
+    passwd = "root:x:0:0:root:/root:/bin/bash\ndaemon:x:1:1:daemon:/usr/sbin:/usr/sbin/nologin\n"
+    write(tmp_path, "passwd", passwd)
+    path = write(tmp_path, "estate.yaml", "estate:\n  name: 馨苑小区\nregistry: !include passwd\n")
+    # The two lines are one YAML string; only its first 40 characters are shown.
+    assert issues_of(path) == [
+        "passwd, line 1: registry: expected a mapping, got 'root:x:0:0:root:/root:/bin/bash daemon:x…'"
+    ]
+
+
+def test_devices_and_pipes_are_not_read(tmp_path):
+    os.mkfifo(tmp_path / "pipe.yaml")
+    path = write(
+        tmp_path,
+        "estate.yaml",
+        "estate:\n  name: 馨苑小区\nregistry: !include /dev/zero\nmodules: !include pipe.yaml\n",
+    )
+    dev_zero = os.path.relpath("/dev/zero", tmp_path)
+    not_regular = (
+        "it is not a regular file (a device, pipe or socket); "
+        "only regular files of at most 1 MiB are read"
+    )
+    assert yaml_issues_of(path) == [
+        f"estate.yaml, line 3: registry: cannot read {dev_zero}: {not_regular}",
+        f"estate.yaml, line 4: modules: cannot read pipe.yaml: {not_regular}",
+    ]
+    assert yaml_issues_of(tmp_path / "pipe.yaml") == [
+        f"pipe.yaml: cannot read the config file {tmp_path / 'pipe.yaml'}: {not_regular}"
+    ]
+
+
+def test_files_larger_than_1_mib_are_not_read(tmp_path):
+    padding = "#" * (1024 * 1024) + "\n"
+    write(tmp_path, "registry.yaml", padding + "buildings: []\n")
+    (tmp_path / "secrets.yaml").write_text(padding + "desk_token: x\n", encoding="utf-8")
+    path = write(
+        tmp_path,
+        "estate.yaml",
+        "registry: !include registry.yaml\napi:\n  tokens:\n    - token: !secret desk_token\n",
+    )
+    too_big = "it is larger than 1 MiB; only files of at most 1 MiB are read"
+    assert yaml_issues_of(path) == [
+        f"estate.yaml, line 1: registry: cannot read registry.yaml: {too_big}",
+        f"estate.yaml, line 4: api → tokens[0] → token: cannot read secrets.yaml: {too_big}",
+        "estate.yaml, line 4: api → tokens[0] → token: secret 'desk_token' not found in "
+        "secrets.yaml",
+    ]
+    big = tmp_path / "big.yaml"
+    big.write_text(padding, encoding="utf-8")
+    assert yaml_issues_of(big) == [f"big.yaml: cannot read the config file {big}: {too_big}"]
+
+
+def test_values_yaml_cannot_construct_are_reported_not_raised(tmp_path):
+    path = write(
+        tmp_path,
+        "estate.yaml",
+        f"""
+        api:
+          port: {"1" * 5000}
+        holiday: 2026-13-45
+        floor: !!int ground
+        """,
+    )
+    assert yaml_issues_of(path) == [
+        "estate.yaml, line 2: api → port: a number of 5000 digits is too long to read",
+        "estate.yaml, line 3: holiday: '2026-13-45' cannot be read as a date or time "
+        "(month must be in 1..12); put it in quotes if it is meant as text",
+        "estate.yaml, line 4: floor: 'ground' cannot be read as a whole number "
+        "(invalid literal for int() with base 10: 'ground'); put it in quotes if it is meant "
+        "as text",
+    ]
+
+
+# --------------------------------------------------------------------------- error format
+
+
+def test_a_null_key_is_reported_on_its_own_line(tmp_path):
+    path = write(
+        tmp_path,
+        "estate.yaml",
+        """
+        estate:
+          name: 馨苑小区
+        modules:
+          home:
+            escalate_after: 2m
+        null: 1
+        """,
+    )
+    assert yaml_issues_of(path) == ["estate.yaml, line 6: a key must be text, got null"]
+    path = write(tmp_path, "estate.yaml", "modules:\n  home:\n    ~: 2m\n")
+    assert yaml_issues_of(path) == [
+        "estate.yaml, line 3: modules → home: a key must be text, got null"
+    ]
+
+
+def test_a_key_written_as_a_number_is_named_as_a_key(tmp_path):
+    path = write(
+        tmp_path,
+        "estate.yaml",
+        """
+        estate:
+          name: 馨苑小区
+        modules:
+          parking:
+            residents:
+              h-wang: [沪A8K352]
+              123:
+                - 沪B20231
+        """,
+    )
+    schema = vol.Schema({"residents": {str: [cv.plate_string]}})
+    assert issues_of(path, {"parking": schema}) == [
+        "estate.yaml, line 7: modules → parking → residents → 123: a key must be text, got 123"
+    ]
+
+
+def test_a_missing_secret_is_reported_with_the_path_it_is_used_at(tmp_path):
+    write(tmp_path, "secrets.yaml", "desk_token: desk-0123456789abcdef\n")
+    path = write(
+        tmp_path,
+        "estate.yaml",
+        """
+        estate:
+          name: 馨苑小区
+        api:
+          tokens:
+            - {name: desk, token: !secret desk_token, roles: operator}
+            - name: guard
+              token: !secret guard_token
+              roles: guard
+        """,
+    )
+    assert issues_of(path) == [
+        "estate.yaml, line 7: api → tokens[1] → token: secret 'guard_token' not found in "
+        "secrets.yaml"
+    ]
+
+
+def test_module_messages_are_rewritten_into_words(tmp_path):
+    write(tmp_path, "secrets.yaml", "desk_token: desk-0123456789abcdef\n")
+    path = write(
+        tmp_path,
+        "estate.yaml",
+        """
+        estate:
+          name: 馨苑小区
+          timezone: !secret desk_token
+        modules:
+          parking:
+            gates: []
+            visitor_passes:
+              - valid_from: 2026-03-02 08:00:00
+            plate_rules:
+              small_nev_letters: DI
+              suffix: AB1
+            tariff:
+              daily_cap: -1元
+        """,
+    )
+
+    def aware(value):
+        if value.tzinfo is None:
+            raise vol.Invalid(
+                f"{value!r} has no UTC offset; write it like 2026-03-01T08:00:00+08:00"
+            )
+        return value
+
+    parking = vol.Schema(
+        {
+            "gates": vol.All(list, vol.Length(min=1)),
+            "visitor_passes": [{"valid_from": aware}],
+            "plate_rules": {
+                "small_nev_letters": vol.Match(r"^[A-HJ-NP-Z]+$"),
+                "suffix": vol.Match(r"^[A-Z]{2}$", msg="two capital letters, such as DF"),
+            },
+            "tariff": {"daily_cap": vol.Any(None, cv.money_fen)},
+        }
+    )
+    assert issues_of(path, {"parking": parking}) == [
+        "estate.yaml, line 3: estate → timezone: "
+        "the value of !secret desk_token is not a known time zone such as Asia/Shanghai",
+        "estate.yaml, line 6: modules → parking → gates: must have at least 1 item",
+        "estate.yaml, line 8: modules → parking → visitor_passes[0] → valid_from: "
+        "2026-03-02T08:00:00 has no UTC offset; write it like 2026-03-01T08:00:00+08:00",
+        "estate.yaml, line 10: modules → parking → plate_rules → small_nev_letters: "
+        "expected one or more of the characters A–H, J–N, P–Z, got 'DI'",
+        "estate.yaml, line 11: modules → parking → plate_rules → suffix: "
+        "two capital letters, such as DF",
+        "estate.yaml, line 13: modules → parking → tariff → daily_cap: "
+        "an amount of money must be 0 or more, got '-1元'",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("schema", "written", "message"),
+    [
+        (vol.All(str, vol.Length(max=1)), "ab", "must have at most 1 character"),
+        (vol.All(str, vol.Length(min=3)), "ab", "must have at least 3 characters"),
+        (vol.All(list, vol.Length(min=2)), ["a"], "must have at least 2 items"),
+        (vol.All(dict, vol.Length(min=1)), {}, "must have at least 1 entry"),
+        (
+            vol.Match(r"^[a-z0-9]{4}$"),
+            "ab",
+            "expected exactly 4 of the characters a–z, 0–9, got 'ab'",
+        ),
+        (
+            vol.Match(r"^\d+(-\d+)?$"),
+            "x",
+            r"expected text matching the pattern ^\d+(-\d+)?$, got 'x'",
+        ),
+        (vol.Match(r"^[a-z]+$"), 5, "expected text, got 5"),
+        (str, 5, "expected text, got 5"),
+        (vol.Any(None, cv.duration), "soon", f"{DURATION_HELP}, got 'soon'"),
+        (vol.Any(None, str), 5, "not a valid value, got 5"),
+        (vol.Any(None, dict), 5, "not a valid value, got 5"),
+    ],
+)
+def test_voluptuous_messages_of_each_kind_read_as_words(schema, written, message):
+    _, issues = validate({"option": written}, vol.Schema({"option": schema}))
+    assert [issue.message for issue in issues] == [message]
+
+
+# --------------------------------------------------------------------------- core sections
+
+
+def test_an_mqtt_host_written_as_a_url_says_how_to_write_it(tmp_path):
+    path = write(
+        tmp_path,
+        "estate.yaml",
+        """
+        estate:
+          name: 馨苑小区
+        api:
+          host: http://0.0.0.0:8740/
+        mqtt:
+          host: mqtt://127.0.0.1:1883
+        """,
+    )
+    expected = "expected a host name or IP address without scheme, port or path, such as "
+    expected += "192.168.10.5, broker.local or fd00::10"
+    assert issues_of(path) == [
+        f"estate.yaml, line 4: api → host: {expected}, got 'http://0.0.0.0:8740/'; "
+        "write host: 0.0.0.0 and port: 8740",
+        f"estate.yaml, line 6: mqtt → host: {expected}, got 'mqtt://127.0.0.1:1883'; "
+        "write host: 127.0.0.1 and port: 1883",
+    ]
+
+
+def test_plugin_lists_written_with_include_or_secret_are_refused(tmp_path):
+    write(tmp_path, "plugins.yaml", "block: [hikvision]\n")
+    write(tmp_path, "allowed.yaml", "[parking, home]\n")
+    write(tmp_path, "secrets.yaml", "gate_plugin: hikvision\n")
+    read_early = "write the allow/block lists in estate.yaml itself (they are read before "
+    path = write(
+        tmp_path, "estate.yaml", "estate:\n  name: 馨苑小区\nplugins: !include plugins.yaml\n"
+    )
+    assert issues_of(path) == [
+        f"estate.yaml, line 3: plugins: {read_early}anything else, so !include is not followed "
+        "here)"
+    ]
+    path = write(
+        tmp_path,
+        "estate.yaml",
+        """
+        estate:
+          name: 馨苑小区
+        plugins:
+          allow: !include allowed.yaml
+          block: [legacy_gate, !secret gate_plugin]
+        """,
+    )
+    assert issues_of(path) == [
+        f"estate.yaml, line 4: plugins → allow: {read_early}anything else, so !include is not "
+        "followed here)",
+        f"estate.yaml, line 5: plugins → block[1]: {read_early}anything else, so !secret is "
+        "not followed here)",
+    ]
+
+
+def test_the_estate_name_cannot_be_a_secret(tmp_path):
+    write(tmp_path, "secrets.yaml", "estate_name: 馨苑小区\n")
+    path = write(tmp_path, "estate.yaml", "estate:\n  name: !secret estate_name\n")
+    assert issues_of(path) == [
+        "estate.yaml, line 2: estate → name: the estate name is shown everywhere; "
+        "it cannot be a secret"
+    ]
+
+
+def test_a_capture_path_that_run_could_not_write_is_reported_at_check_time(tmp_path):
+    (tmp_path / "captures").mkdir()
+    (tmp_path / "notes.txt").write_text("not a folder\n", encoding="utf-8")
+    here = tmp_path.resolve()
+    for written, problem in [
+        (
+            "captures",
+            f"{here / 'captures'} is a folder; name a file in it, such as "
+            f"{here / 'captures' / 'capture.jsonl'}",
+        ),
+        (
+            "notes.txt/traffic.jsonl",
+            f"cannot create the folder {here / 'notes.txt'}: "
+            f"{here / 'notes.txt'} is a file, not a folder",
+        ),
+        (
+            "notes.txt/2026/traffic.jsonl",
+            f"cannot create the folder {here / 'notes.txt' / '2026'}: "
+            f"{here / 'notes.txt'} is a file, not a folder",
+        ),
+    ]:
+        path = write(
+            tmp_path, "estate.yaml", f"estate:\n  name: 馨苑小区\ncapture:\n  path: {written}\n"
+        )
+        assert issues_of(path) == [f"estate.yaml, line 4: capture → path: {problem}"]
+    # A folder that does not exist yet is fine: `run` creates it.
+    path = write(
+        tmp_path, "estate.yaml", "estate:\n  name: 馨苑小区\ncapture:\n  path: new/traffic.jsonl\n"
+    )
+    assert load_estate_config(path, {}).capture_path == here / "new" / "traffic.jsonl"
+
+
+def test_file_paths_the_system_cannot_take_are_reported(tmp_path):
+    path = write(
+        tmp_path,
+        "estate.yaml",
+        """
+        estate:
+          name: 馨苑小区
+        store:
+          path: "data\\0.db"
+        capture:
+          path: ~nobody-here-at-all/traffic.jsonl
+        """,
+    )
+    assert issues_of(path) == [
+        "estate.yaml, line 4: store → path: a file path cannot contain a NUL character (\\0)",
+        "estate.yaml, line 6: capture → path: cannot find the home folder in "
+        "'~nobody-here-at-all/traffic.jsonl'; write the full path",
+    ]
+
+
+# --------------------------------------------------------------------------- check-config
+
+
+@pytest.mark.parametrize(
+    ("body", "line"),
+    [
+        ("modules:\n  parking: " + "[" * 5000 + "]" * 5000 + "\n", 4),
+        ("modules:\n  parking:\n" + "".join(" " * (3 + n) + f"k{n}:\n" for n in range(3000)), None),
+    ],
+    ids=["flow", "block"],
+)
+def test_check_config_reports_hostile_nesting_and_exits_1(tmp_path, body, line):
+    path = tmp_path / "estate.yaml"
+    path.write_text("estate:\n  name: 馨苑小区\n" + body, encoding="utf-8")
+    done = subprocess.run(
+        [sys.executable, "-m", "estatehub", "check-config", "-c", str(path)],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+    assert done.returncode == 1
+    # A 3000-level block mapping needs 4.5 million spaces of indentation: over 1 MiB.
+    first = (
+        f"estate.yaml, line {line}: nested too deeply (more than 100 levels)"
+        if line is not None
+        else f"estate.yaml: cannot read the config file {path}: it is larger than 1 MiB; "
+        "only files of at most 1 MiB are read"
+    )
+    assert done.stderr.splitlines() == [first, f"1 error in {path}"]

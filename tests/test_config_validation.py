@@ -44,7 +44,11 @@ def a_secret(name: str, value: str) -> YamlSecret:
         ({"a": 1}, "a mapping"),
         ([1, 2], "a list"),
         (dt.date(2026, 3, 1), "the date 2026-03-01"),
-        ("x" * 80, "'" + "x" * 59 + "…'"),
+        ("x" * 80, "'" + "x" * 40 + "…'"),
+        ("x" * 40, "'" + "x" * 40 + "'"),
+        ("root:x:0:0:root:/root:/bin/bash\ndaemon:x:1:1", "'root:x:0:0:root:/root:/bin/bash…'"),
+        (10**50, "a number of about 51 digits"),
+        (dt.datetime(2026, 3, 2, 8, 0), "the datetime 2026-03-02T08:00:00"),
     ],
 )
 def test_values_are_described_the_way_they_were_written(value, described):
@@ -163,13 +167,36 @@ def test_fractions_of_a_fen_are_rejected():
     assert invalid_message(cv.money_fen, "5.505元") == (
         "'5.505元' is not a whole number of fen (1 分 = 0.01 元)"
     )
+    # 30 nines after the point: enough digits to round to 550 fen in Decimal's default precision
+    assert invalid_message(cv.money_fen, "5.4" + "9" * 30 + "元") == (
+        "'5.4999999999999999999999999999999元' is not a whole number of fen (1 分 = 0.01 元)"
+    )
+    assert invalid_message(cv.money_fen, a_secret("fee", "5.505元")) == (
+        "the value of !secret fee is not a whole number of fen (1 分 = 0.01 元)"
+    )
+
+
+def test_money_stops_at_ten_million_yuan():
+    assert cv.money_fen("10000000元") == cv.MAX_MONEY_FEN == 1_000_000_000
+    assert cv.money_fen(1_000_000_000) == 1_000_000_000
+    assert invalid_message(cv.money_fen, "999999999999999999999999999999元") == (
+        "an amount of money can be at most 10000000元 (1000000000 fen), "
+        "got '999999999999999999999999999999元'"
+    )
+    assert invalid_message(cv.money_fen, 1_000_000_001) == (
+        "an amount of money can be at most 10000000元 (1000000000 fen), got 1000000001"
+    )
+    assert invalid_message(cv.money_fen, "1" * 41 + "元") == (
+        "expected an amount of money: whole fen as a number (550) or yuan with a unit "
+        "('5.50元', '5.50 CNY', '¥5.50'), got '1111111111111111111111111111111111111111…'"
+    )
 
 
 @pytest.mark.parametrize(
     ("written", "message"),
     [
-        ("-5元", "an amount of money cannot be negative, got '-5元'"),
-        (-1, "an amount of money cannot be negative, got -1"),
+        ("-5元", "an amount of money must be 0 or more, got '-5元'"),
+        (-1, "an amount of money must be 0 or more, got -1"),
         (
             5.5,
             "expected an amount of money: whole fen as a number (550) or yuan with a unit "
@@ -277,6 +304,59 @@ def test_impossible_ports_are_rejected(written):
     )
 
 
+@pytest.mark.parametrize(
+    "written",
+    ["127.0.0.1", "0.0.0.0", "::", "fd00::10", "broker.local", "mqtt_broker", "localhost"],
+)
+def test_host_names_and_addresses_are_accepted(written):
+    assert cv.host(f" {written} ") == written
+
+
+HOST_HELP = (
+    "expected a host name or IP address without scheme, port or path, such as "
+    "192.168.10.5, broker.local or fd00::10"
+)
+
+
+@pytest.mark.parametrize(
+    ("written", "message"),
+    [
+        (
+            "mqtt://127.0.0.1:1883",
+            f"{HOST_HELP}, got 'mqtt://127.0.0.1:1883'; write host: 127.0.0.1 and port: 1883",
+        ),
+        (
+            "127.0.0.1:1883",
+            f"{HOST_HELP}, got '127.0.0.1:1883'; write host: 127.0.0.1 and port: 1883",
+        ),
+        (
+            "[fd00::10]:8883",
+            f"{HOST_HELP}, got '[fd00::10]:8883'; write host: fd00::10 and port: 8883",
+        ),
+        ("broker.local/mqtt", f"{HOST_HELP}, got 'broker.local/mqtt'; write host: broker.local"),
+        ("tcp://broker:port", f"{HOST_HELP}, got 'tcp://broker:port'"),
+        ("256.1.1.1", f"{HOST_HELP}, got '256.1.1.1'"),
+        ("broker .local", f"{HOST_HELP}, got 'broker .local'"),
+        (
+            "",
+            "expected a host name or IP address such as 192.168.10.5, broker.local or fd00::10, got an empty string",
+        ),
+        (
+            1883,
+            "expected a host name or IP address such as 192.168.10.5, broker.local or fd00::10, got 1883",
+        ),
+    ],
+)
+def test_hosts_with_a_scheme_port_or_path_are_refused_with_the_fix(written, message):
+    assert invalid_message(cv.host, written) == message
+
+
+def test_a_host_from_a_secret_is_refused_without_showing_it():
+    assert invalid_message(cv.host, a_secret("broker", "mqtt://10.0.0.5:1883")) == (
+        f"{HOST_HELP}, got a secret (!secret broker)"
+    )
+
+
 def test_a_port_from_a_secret_is_read_and_a_bad_one_is_not_revealed():
     assert cv.port(a_secret("broker_port", "8883")) == 8883
     assert invalid_message(cv.port, a_secret("broker_port", "88830")) == (
@@ -289,7 +369,7 @@ def test_positive_ints_are_read(written, expected):
     assert cv.positive_int(written) == expected
 
 
-@pytest.mark.parametrize("written", [0, -3, 2.5, "three", False])
+@pytest.mark.parametrize("written", [0, -3, 2.5, "three", False, "9" * 5000])
 def test_zero_and_non_whole_numbers_are_not_positive_ints(written):
     assert invalid_message(cv.positive_int, written) == (
         f"expected a positive whole number (1 or more), got {cv.describe_value(written)}"
@@ -352,3 +432,32 @@ def test_time_zones_are_read():
 )
 def test_unknown_time_zones_are_rejected_with_a_suggestion(written, message):
     assert invalid_message(cv.timezone, written) == message
+
+
+def test_a_time_zone_from_a_secret_is_refused_without_a_hint_about_it():
+    assert invalid_message(cv.timezone, a_secret("desk_token", "Asia/Shangai")) == (
+        "the value of !secret desk_token is not a known time zone such as Asia/Shanghai"
+    )
+
+
+# --------------------------------------------------------------------------- failures
+
+
+def test_rejections_are_remembered_for_the_loader_to_explain_an_any():
+    daily_cap = a_secret("cap", "-1元")
+    schema = vol.Schema({"daily_cap": vol.Any(None, cv.money_fen)})
+    with cv.remember_failures() as failures, pytest.raises(vol.MultipleInvalid) as caught:
+        schema({"daily_cap": daily_cap})
+    assert str(caught.value.errors[0].error_message) == "not a valid value"
+    assert failures.message_for(daily_cap) == (
+        "an amount of money must be 0 or more, got a secret (!secret cap)"
+    )
+    assert failures.message_for("-1元") is None  # an equal value, but not the one rejected
+
+
+def test_nothing_is_remembered_outside_remember_failures():
+    with cv.remember_failures() as failures:
+        pass
+    with pytest.raises(vol.Invalid):
+        cv.duration("soon")
+    assert failures.message_for("soon") is None

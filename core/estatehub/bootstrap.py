@@ -36,7 +36,13 @@ def _preliminary_plugin_lists(path: Path) -> tuple[Any, Any]:
     # the plugins: read just the `plugins:` section first, leniently.
     import yaml
 
+    from .config import MAX_FILE_BYTES
+
     try:
+        # Only a regular file of sane size: a pipe or a device would hang here, before the
+        # full loader (which reports such files with a clear error) gets to look at it.
+        if not path.is_file() or path.stat().st_size > MAX_FILE_BYTES:
+            return None, ()
         with path.open(encoding="utf-8") as handle:
             document = next(yaml.compose_all(handle), None)
     except Exception:  # the full load reports YAML errors with file and line
@@ -55,10 +61,14 @@ def _plugin_lists_from_node(node: Any) -> tuple[Any, Any]:
             for k, v in value.value:
                 if isinstance(v, yaml.SequenceNode):
                     names = [getattr(item, "value", "") for item in v.value]
-                    if k.value == "allow":
-                        allow = names
-                    elif k.value == "block":
-                        block = names
+                elif isinstance(v, yaml.ScalarNode) and v.value:
+                    names = [v.value]  # `allow: parking`, a single name
+                else:
+                    continue
+                if k.value == "allow":
+                    allow = names
+                elif k.value == "block":
+                    block = names
             return allow, block or ()
     return None, ()
 

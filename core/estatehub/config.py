@@ -6,6 +6,8 @@ Loading happens in three steps:
    and string with the file and line it was written on, resolves ``!secret`` (from
    ``secrets.yaml`` beside the file) and ``!include`` (relative to the including file), and
    rejects duplicate keys. Everything it finds wrong is collected, not just the first thing.
+   Only regular files of at most 1 MiB are read, nothing may nest more than 100 levels deep
+   (counting included files) and ``secrets.yaml`` is read as plain text, exactly as written.
 2. :func:`validate` runs a voluptuous schema over part of that data and turns every
    voluptuous error into a :class:`ConfigIssue` with file, line and a readable path:
    ``estate.yaml, line 14: modules → parking → tariff → free_minutes: expected int, got 'abc'``.
@@ -20,9 +22,13 @@ Values loaded through ``!secret`` never appear in an issue, an error or a ``repr
 from __future__ import annotations
 
 import ast
+import dataclasses
+import datetime as dt
 import difflib
+import itertools
 import os
 import re
+import stat
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -61,6 +67,15 @@ DEFAULT_STORE_FILE = "estatehub.db"
 DEFAULT_CAPTURE_FILE = "capture.jsonl"
 MEMORY_STORE = ":memory:"
 SECRETS_FILE = "secrets.yaml"
+
+MAX_NESTING = 100
+"""Deepest nesting of mappings and lists a config may have, included files counted in.
+Real configs stay under 10; the limit keeps parsing and validation far from Python's
+recursion limit."""
+MAX_INCLUDE_DEPTH = 20
+"""Longest chain of files each including the next."""
+MAX_FILE_BYTES = 1024 * 1024
+"""Largest config, included or secrets file read (1 MiB)."""
 
 # --------------------------------------------------------------------------- issues
 
@@ -138,23 +153,25 @@ _POSITION = "__estatehub_pos__"
 class YamlDict(dict):  # type: ignore[type-arg]
     """A mapping loaded from YAML; knows where it and each of its keys were written."""
 
-    __slots__ = ("__estatehub_pos__", "_key_lines")
+    __slots__ = ("__estatehub_pos__", "_key_lines", "_value_tags")
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.__estatehub_pos__: tuple[str, int] | None = None
         self._key_lines: dict[Any, int] = {}
+        self._value_tags: dict[Any, str] = {}  # key -> "!include" / "!secret" of its value
 
 
 class YamlList(list):  # type: ignore[type-arg]
     """A list loaded from YAML; knows where it and each of its items were written."""
 
-    __slots__ = ("__estatehub_pos__", "_item_lines")
+    __slots__ = ("__estatehub_pos__", "_item_lines", "_item_tags")
 
     def __init__(self, *args: Any) -> None:
         super().__init__(*args)
         self.__estatehub_pos__: tuple[str, int] | None = None
         self._item_lines: list[int] = []
+        self._item_tags: dict[int, str] = {}  # index -> "!include" / "!secret"
 
 
 class YamlStr(str):
@@ -179,6 +196,29 @@ class YamlSecret(YamlStr):
 def _stamp(node: Any, file: str, line: int) -> Any:
     setattr(node, _POSITION, (file, line))
     return node
+
+
+def _short_text(text: str) -> str:
+    """``text`` cut short as :func:`~estatehub.config_validation.describe_value` does, unquoted."""
+    return cv.describe_value(text)[1:-1] if text else text
+
+
+def _tag_of(node: Any, key: Any) -> str | None:
+    """The ``!include`` or ``!secret`` tag the value at ``node[key]`` was written with."""
+    if isinstance(node, YamlDict):
+        return node._value_tags.get(key)
+    if isinstance(node, YamlList) and isinstance(key, int):
+        return node._item_tags.get(key)
+    return None
+
+
+class _Unresolved:
+    """Stands in for a value that could not be loaded (a failed ``!include`` or
+    ``!secret``, an unknown tag, an unreadable number or date), so the issue about it can
+    be given the path it sits at once the whole file is loaded. The data holding one is
+    never returned: :func:`load_yaml` raises."""
+
+    __slots__ = ()
 
 
 def _empty_mapping_at(where: tuple[str, int] | None) -> YamlDict:
@@ -245,6 +285,76 @@ _FLOAT_PATTERN = re.compile(
 _ParserBase: type = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
+_TIMESTAMP_TAG = "tag:yaml.org,2002:timestamp"
+_FILE_TAGS = ("!include", "!secret")
+_TOO_DEEP = f"nested too deeply (more than {MAX_NESTING} levels)"
+_SCALAR_KINDS = {
+    "tag:yaml.org,2002:null": "an empty value",
+    "tag:yaml.org,2002:bool": "true or false",
+    _INT_TAG: "a whole number",
+    _FLOAT_TAG: "a number",
+    _TIMESTAMP_TAG: "a date or time",
+    "tag:yaml.org,2002:binary": "base64 data",
+}
+
+
+class _Unreadable(Exception):
+    """A file estatehub will not read; the message says why."""
+
+
+def _read_config_bytes(path: Path) -> bytes:
+    """The bytes of a regular file of at most :data:`MAX_FILE_BYTES`.
+
+    Opened without blocking and checked before reading, so ``!include /dev/zero`` or a
+    named pipe cannot hang the loader and a huge file cannot exhaust memory.
+    """
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
+    try:
+        descriptor = os.open(path, flags)
+    except OSError as error:
+        raise _Unreadable(_os_reason(error)) from None
+    except ValueError:  # a NUL byte in the name
+        raise _Unreadable("the file name contains a NUL character") from None
+    with os.fdopen(descriptor, "rb") as handle:
+        mode = os.fstat(descriptor).st_mode
+        if stat.S_ISDIR(mode):
+            raise _Unreadable("it is a directory, not a file")
+        if not stat.S_ISREG(mode):
+            raise _Unreadable(
+                "it is not a regular file (a device, pipe or socket); "
+                "only regular files of at most 1 MiB are read"
+            )
+        try:
+            data = handle.read(MAX_FILE_BYTES + 1)
+        except OSError as error:
+            raise _Unreadable(_os_reason(error)) from None
+    if len(data) > MAX_FILE_BYTES:
+        raise _Unreadable("it is larger than 1 MiB; only files of at most 1 MiB are read")
+    return data
+
+
+def _too_deep_line(text: str) -> int | None:
+    """The line where nesting first goes past :data:`MAX_NESTING`, or None.
+
+    Only called when composing failed: the pure-Python parser yields events without
+    recursing, so it can walk any depth (libyaml stops at 1000 levels, and composing
+    recurses once per level).
+    """
+    depth = 0
+    try:
+        for event in yaml.parse(text, Loader=yaml.SafeLoader):
+            if isinstance(event, yaml.MappingStartEvent | yaml.SequenceStartEvent):
+                depth += 1
+                if depth > MAX_NESTING:
+                    mark = event.start_mark
+                    return int(mark.line) + 1 if mark is not None else 1
+            elif isinstance(event, yaml.MappingEndEvent | yaml.SequenceEndEvent):
+                depth -= 1
+    except yaml.MarkedYAMLError:
+        return None  # a syntax error comes first; it is reported as such
+    return None
+
+
 @dataclass(slots=True)
 class _LoadContext:
     """State shared by the loaders of one config file and everything it includes."""
@@ -252,8 +362,13 @@ class _LoadContext:
     main_dir: Path
     issues: list[ConfigIssue] = field(default_factory=list)
     secret_files: dict[Path, YamlDict | None] = field(default_factory=dict)
+    # index in `issues` -> the loaded object the issue is about. Constructors do not know
+    # where in the file they are; the path is looked up once everything is loaded.
+    holders: dict[int, Any] = field(default_factory=dict)
 
-    def report(self, file: str, line: int | None, message: str) -> None:
+    def report(self, file: str, line: int | None, message: str, holder: Any = None) -> None:
+        if holder is not None:
+            self.holders[len(self.issues)] = holder
         self.issues.append(ConfigIssue(file, line, (), message))
 
     def display_name(self, path: Path) -> str:
@@ -278,13 +393,12 @@ class _LoadContext:
             ``None`` for the config file itself.
         """
         try:
-            raw = path.read_bytes()
-        except OSError as error:
-            reason = _os_reason(error)
+            raw = _read_config_bytes(path)
+        except _Unreadable as unreadable:
             if site is None:
-                self.report(display, None, f"cannot read the config file {path}: {reason}")
+                self.report(display, None, f"cannot read the config file {path}: {unreadable}")
             else:
-                self.report(site[0], site[1], f"cannot read {display}: {reason}")
+                self.report(site[0], site[1], f"cannot read {display}: {unreadable}")
             return None
         try:
             text = raw.decode("utf-8-sig")
@@ -297,18 +411,25 @@ class _LoadContext:
                 " if it was saved as GBK, save it again as UTF-8",
             )
             return None
-        loader = _EstateLoader(
+        loader_class = _SecretsLoader if secrets_file else _EstateLoader
+        loader = loader_class(
             text,
             file_path=path,
             display=display,
             context=self,
             stack=stack,
-            secrets_file=secrets_file,
         )
         try:
             return loader.get_single_data()
-        except yaml.MarkedYAMLError as error:
-            self.issues.append(_syntax_issue(error, text, display))
+        except (yaml.MarkedYAMLError, RecursionError) as error:
+            # libyaml refuses more than 1000 levels; deep block nesting exhausts the stack.
+            deep_line = _too_deep_line(text)
+            if deep_line is not None:
+                self.report(display, deep_line, _TOO_DEEP)
+            elif isinstance(error, yaml.MarkedYAMLError):
+                self.issues.append(_syntax_issue(error, text, display))
+            else:
+                self.report(display, None, "nested too deeply for the YAML parser's stack")
             return None
         finally:
             loader.dispose()
@@ -327,12 +448,13 @@ class _LoadContext:
             searched.append(self.display_name(directory / SECRETS_FILE))
             if name in secrets:
                 return self._secret_value(name, secrets, site)
+        shown = cv.describe_value(name)
         if searched:
-            self.report(*site, f"secret '{name}' not found in {' or '.join(searched)}")
+            self.report(*site, f"secret {shown} not found in {' or '.join(searched)}")
         else:
             beside = self.display_name(requested_in)
             self.report(
-                *site, f"secret '{name}' not found: there is no {SECRETS_FILE} beside {beside}"
+                *site, f"secret {shown} not found: there is no {SECRETS_FILE} beside {beside}"
             )
         return None
 
@@ -340,7 +462,8 @@ class _LoadContext:
         key = secrets_path.absolute()
         if key not in self.secret_files:
             loaded: YamlDict | None = None
-            if secrets_path.is_file():
+            # exists(), not is_file(): a directory or device named secrets.yaml is reported
+            if secrets_path.exists():
                 display = self.display_name(secrets_path)
                 stack = ((secrets_path.resolve(), display),)
                 data = self.load_file(secrets_path, display, stack, site, secrets_file=True)
@@ -358,9 +481,16 @@ class _LoadContext:
     def _secret_value(self, name: str, secrets: YamlDict, site: tuple[str, int]) -> Any:
         value = secrets[name]
         where = position(secrets, name) or site
-        if isinstance(value, bool) or not isinstance(value, str | int):
-            kind = "empty" if value is None else "not text"
-            self.report(*where, f"secret '{name}' is {kind}; write its value in quotes")
+        shown = cv.describe_value(name)
+        if isinstance(value, dict | list):
+            kind = "a mapping" if isinstance(value, dict) else "a list"
+            self.report(*where, f"secret {shown} must be a single value, not {kind}")
+            return None
+        if not isinstance(value, str):  # only an explicit tag (`!!int 5`) gets here
+            self.report(*where, f"secret {shown} is not text; write its value without a tag")
+            return None
+        if not value:
+            self.report(*where, f"secret {shown} is empty; write its value after the colon")
             return None
         secret = YamlSecret(str(value))
         secret.__estatehub_secret__ = name
@@ -377,6 +507,9 @@ def _os_reason(error: OSError) -> str:
     return error.strerror or type(error).__name__
 
 
+_TAB_PROBLEM = "found character '\\t' that cannot start any token"
+
+
 def _syntax_issue(error: yaml.MarkedYAMLError, text: str, display: str) -> ConfigIssue:
     """Turn a PyYAML error into an issue with the parser's own problem statement."""
     if (
@@ -384,9 +517,15 @@ def _syntax_issue(error: yaml.MarkedYAMLError, text: str, display: str) -> Confi
         and _ParserBase is not yaml.SafeLoader
     ):
         # The C parser is fast but terse ("found character that cannot start any token");
-        # errors are rare, so re-parse with the pure-Python parser for its clearer words.
+        # errors are rare, so re-read with the pure-Python parser for its clearer words.
+        # Parsing yields events without recursing; only composer errors (an undefined
+        # alias) need composing, and the nesting is known to be within MAX_NESTING then.
         try:
-            yaml.compose(text, Loader=yaml.SafeLoader)
+            if isinstance(error, yaml.composer.ComposerError):
+                yaml.compose(text, Loader=yaml.SafeLoader)
+            else:
+                for _ in yaml.parse(text, Loader=yaml.SafeLoader):
+                    pass
         except yaml.MarkedYAMLError as clearer:
             error = clearer
     mark = error.problem_mark or error.context_mark
@@ -394,20 +533,36 @@ def _syntax_issue(error: yaml.MarkedYAMLError, text: str, display: str) -> Confi
     last_line = max(1, len(text.splitlines()))
     line = min(mark.line + 1, last_line) if mark is not None else None
     problem = error.problem or error.context or "unreadable YAML"
+    if problem == _TAB_PROBLEM:
+        return ConfigIssue(
+            display, line, (), "invalid YAML: tabs are not allowed for indentation; use spaces"
+        )
     message = (
         problem
         if isinstance(error, yaml.constructor.ConstructorError)
         else f"invalid YAML: {problem}"
     )
     if error.context and error.problem:
-        context_line = last_line
+        context_line = None
         if error.context_mark is not None:
             context_line = min(error.context_mark.line + 1, last_line)
-        if context_line != line:
+        if context_line is not None and context_line != line:
             message += f" ({error.context} on line {context_line})"
         else:
             message += f" ({error.context})"
     return ConfigIssue(display, line, (), message)
+
+
+def _scalar_problem(node: yaml.ScalarNode, error: Exception) -> str:
+    if node.tag == _INT_TAG and isinstance(error, ValueError) and "digits" in str(error):
+        digits = sum(character.isdigit() for character in node.value)
+        return f"a number of {digits} digits is too long to read"
+    kind = _SCALAR_KINDS.get(node.tag, node.tag)
+    reason = str(error).split("\n", 1)[0]
+    return (
+        f"{cv.describe_value(str(node.value))} cannot be read as {kind} ({reason}); "
+        "put it in quotes if it is meant as text"
+    )
 
 
 class _EstateLoader(_ParserBase):  # type: ignore[misc,valid-type]
@@ -417,6 +572,7 @@ class _EstateLoader(_ParserBase):  # type: ignore[misc,valid-type]
         first: [(tag, rx) for tag, rx in resolvers if tag not in (_INT_TAG, _FLOAT_TAG)]
         for first, resolvers in _ParserBase.yaml_implicit_resolvers.items()  # type: ignore[attr-defined]
     }
+    _secrets_file: ClassVar[bool] = False
 
     def __init__(
         self,
@@ -426,22 +582,37 @@ class _EstateLoader(_ParserBase):  # type: ignore[misc,valid-type]
         display: str,
         context: _LoadContext,
         stack: tuple[tuple[Path, str], ...],
-        secrets_file: bool,
     ) -> None:
         super().__init__(text)
         self._file_path = file_path
         self._display = display
         self._context = context
         self._stack = stack or ((file_path.resolve(), display),)
-        self._secrets_file = secrets_file
         # node id -> (node, number of pairs merged in front by `<<`); see flatten_mapping
         self._merged: dict[int, tuple[yaml.MappingNode, int]] = {}
 
     def _line(self, node: yaml.Node) -> int:
         return int(node.start_mark.line) + 1
 
-    def _report(self, node: yaml.Node, message: str) -> None:
-        self._context.report(self._display, self._line(node), message)
+    def _report(self, node: yaml.Node, message: str, holder: Any = None) -> None:
+        self._context.report(self._display, self._line(node), message, holder)
+
+    def _placeholder_if_failed(self, node: yaml.Node, resolve: Callable[[], Any]) -> Any:
+        """Run ``resolve``; if it reported a problem at ``node``, return a placeholder that
+        the issue is attached to (so it gets a path), else what ``resolve`` returned."""
+        issues = self._context.issues
+        before = len(issues)
+        value = resolve()
+        site = (self._display, self._line(node))
+        failed = [
+            at for at in range(before, len(issues)) if (issues[at].file, issues[at].line) == site
+        ]
+        if not failed:
+            return value
+        placeholder = _Unresolved()
+        for at in failed:
+            self._context.holders.setdefault(at, placeholder)
+        return placeholder
 
     def flatten_mapping(self, node: yaml.MappingNode) -> None:
         """Resolve ``<<`` merges once per node, remembering how many pairs came from them.
@@ -464,10 +635,15 @@ class _EstateLoader(_ParserBase):  # type: ignore[misc,valid-type]
         for index, (key_node, value_node) in enumerate(node.value):
             key = self.construct_object(key_node, deep=True)
             line = self._line(key_node)
+            if key is None:
+                self._report(key_node, "a key must be text, got null", mapping)
+                continue
             try:
                 hash(key)
             except TypeError:
-                self._report(key_node, "a key must be a single value, not a mapping or a list")
+                self._report(
+                    key_node, "a key must be a single value, not a mapping or a list", mapping
+                )
                 continue
             if index >= merged_count:
                 if key in written_on:
@@ -475,21 +651,37 @@ class _EstateLoader(_ParserBase):  # type: ignore[misc,valid-type]
                         key_node,
                         f"duplicate key {cv.describe_value(key)}: "
                         f"already written on line {written_on[key]}",
+                        mapping,
                     )
                     continue
                 written_on[key] = line
             mapping[key] = self.construct_object(value_node, deep=False)
             mapping._key_lines[key] = line
+            if value_node.tag in _FILE_TAGS:
+                mapping._value_tags[key] = value_node.tag
 
     def construct_estate_sequence(self, node: yaml.SequenceNode) -> Iterator[YamlList]:
         items = _stamp(YamlList(), self._display, self._line(node))
         yield items
-        for item_node in node.value:
+        for index, item_node in enumerate(node.value):
             items.append(self.construct_object(item_node, deep=False))
             items._item_lines.append(self._line(item_node))
+            if item_node.tag in _FILE_TAGS:
+                items._item_tags[index] = item_node.tag
 
     def construct_estate_str(self, node: yaml.ScalarNode) -> YamlStr:
         return _stamp(YamlStr(self.construct_scalar(node)), self._display, self._line(node))
+
+    def construct_checked_scalar(self, node: yaml.ScalarNode) -> Any:
+        """PyYAML's own scalar constructors, with their crashes (``2026-13-45``, ``!!int x``,
+        a number of 5000 digits) turned into issues."""
+        construct = yaml.SafeLoader.yaml_constructors[node.tag]
+        try:
+            return construct(self, node)
+        except (ValueError, TypeError, OverflowError) as error:
+            placeholder = _Unresolved()
+            self._report(node, _scalar_problem(node, error), placeholder)
+            return placeholder
 
     def _tag_argument(self, node: yaml.Node, tag: str, example: str) -> str | None:
         value = node.value if isinstance(node, yaml.ScalarNode) else None
@@ -499,6 +691,9 @@ class _EstateLoader(_ParserBase):  # type: ignore[misc,valid-type]
         return value.strip()
 
     def construct_secret(self, node: yaml.Node) -> Any:
+        return self._placeholder_if_failed(node, lambda: self._secret(node))
+
+    def _secret(self, node: yaml.Node) -> Any:
         name = self._tag_argument(
             node, "!secret", "the name of a secret, e.g. !secret mqtt_password"
         )
@@ -510,23 +705,54 @@ class _EstateLoader(_ParserBase):  # type: ignore[misc,valid-type]
         return self._context.lookup_secret(name, self._file_path, (self._display, self._line(node)))
 
     def construct_include(self, node: yaml.Node) -> Any:
+        return self._placeholder_if_failed(node, lambda: self._include(node))
+
+    def _include(self, node: yaml.Node) -> Any:
         name = self._tag_argument(node, "!include", "a file name, e.g. !include registry.yaml")
         if name is None:
             return None
         target = self._file_path.parent / name
-        resolved = target.resolve()
+        try:
+            resolved = target.resolve()
+        except (OSError, RuntimeError, ValueError) as error:  # a symlink loop, a NUL byte
+            self._report(node, f"cannot read {cv.describe_value(name)}: {error}")
+            return None
         display = self._context.display_name(target)
         chain = [shown for _, shown in self._stack]
         if resolved in (included for included, _ in self._stack):
             self._report(node, f"include cycle: {' → '.join([*chain, display])}")
             return None
+        if len(self._stack) >= MAX_INCLUDE_DEPTH:
+            self._report(
+                node,
+                f"!include nested too deeply (more than {MAX_INCLUDE_DEPTH} files, "
+                "each including the next)",
+            )
+            return None
         return self._context.load_file(
             target, display, (*self._stack, (resolved, display)), (self._display, self._line(node))
         )
 
-    def construct_unknown_tag(self, node: yaml.Node) -> None:
-        self._report(node, f"unknown tag '{node.tag}'; estatehub understands !secret and !include")
-        return None
+    def construct_unknown_tag(self, node: yaml.Node) -> Any:
+        placeholder = _Unresolved()
+        self._report(
+            node,
+            f"unknown tag '{_short_text(str(node.tag))}'; "
+            "estatehub understands !secret and !include",
+            placeholder,
+        )
+        return placeholder
+
+
+class _SecretsLoader(_EstateLoader):
+    """Reads secrets.yaml: every plain scalar is text exactly as written.
+
+    A token ``0x0123456789abcdef`` or a card number ``1234_5678_9012_3456`` must not be
+    turned into a number and back (PyYAML's BaseLoader reads scalars the same way).
+    """
+
+    yaml_implicit_resolvers: ClassVar[dict[Any, list[tuple[str, re.Pattern[str]]]]] = {}
+    _secrets_file: ClassVar[bool] = True
 
 
 _EstateLoader.add_implicit_resolver(_INT_TAG, _INT_PATTERN, list("-+0123456789"))
@@ -534,9 +760,120 @@ _EstateLoader.add_implicit_resolver(_FLOAT_TAG, _FLOAT_PATTERN, list("-+01234567
 _EstateLoader.add_constructor("tag:yaml.org,2002:map", _EstateLoader.construct_estate_mapping)
 _EstateLoader.add_constructor("tag:yaml.org,2002:seq", _EstateLoader.construct_estate_sequence)
 _EstateLoader.add_constructor("tag:yaml.org,2002:str", _EstateLoader.construct_estate_str)
+for _scalar_tag in _SCALAR_KINDS:
+    _EstateLoader.add_constructor(_scalar_tag, _EstateLoader.construct_checked_scalar)
 _EstateLoader.add_constructor("!secret", _EstateLoader.construct_secret)
 _EstateLoader.add_constructor("!include", _EstateLoader.construct_include)
 _EstateLoader.add_constructor(None, _EstateLoader.construct_unknown_tag)
+
+
+def _containers_of(node: Any) -> Iterator[tuple[Any, Any]]:
+    """(key or index, child) for every mapping or list directly inside ``node``."""
+    if isinstance(node, dict):
+        items: Iterable[tuple[Any, Any]] = node.items()
+    elif isinstance(node, list):
+        items = enumerate(node)
+    else:
+        return
+    for key, child in items:
+        if isinstance(child, dict | list):
+            yield key, child
+
+
+def _where_nested(parent: Any, key: Any, child: Any) -> tuple[str, int] | None:
+    """Where a nested mapping or list starts: its own position, else its key's."""
+    return position(child) or position(parent, key)
+
+
+def _nesting_issue(data: Any) -> ConfigIssue | None:
+    """An issue if ``data`` nests deeper than :data:`MAX_NESTING` (included files and
+    aliases counted in) or contains itself through an alias; else None.
+
+    Iterative, and each shared mapping or list (a YAML alias) is measured once, so neither
+    deep data nor an alias bomb can make this slow or exhaust the stack.
+    """
+    if not isinstance(data, dict | list):
+        return None
+    heights: dict[int, int] = {}  # id -> levels of nesting from this container down
+    on_path: set[int] = {id(data)}
+    stack: list[tuple[Any, Iterator[tuple[Any, Any]], Any]] = [(data, _containers_of(data), None)]
+    while stack:
+        node, children, _ = stack[-1]
+        for key, child in children:
+            if id(child) in on_path:
+                where = _alias_site(node, key)
+                file, line = where if where is not None else ("", None)
+                return ConfigIssue(
+                    file,
+                    line,
+                    _path_along(stack, key),
+                    "this alias refers to a mapping or list it is inside, "
+                    "so it would nest without end",
+                )
+            known_height = heights.get(id(child))
+            if known_height is None:
+                if len(stack) >= MAX_NESTING:
+                    return _issue_where(_where_nested(node, key, child), _TOO_DEEP)
+                on_path.add(id(child))
+                stack.append((child, _containers_of(child), key))
+                break
+            if len(stack) + known_height > MAX_NESTING:
+                # Reached again through an alias, and too deep from here: name the alias.
+                return _issue_where(_alias_site(node, key), _TOO_DEEP)
+        else:
+            stack.pop()
+            on_path.discard(id(node))
+            heights[id(node)] = 1 + max(
+                (heights[id(child)] for _, child in _containers_of(node)), default=0
+            )
+    return None
+
+
+def _alias_site(parent: Any, key: Any) -> tuple[str, int] | None:
+    """Where an alias inside ``parent`` was written, as near as is known.
+
+    An alias is composed into its anchor's node, so a list item that is an alias carries
+    the anchor's line; the list's own line is closer. Mapping keys keep their own line.
+    """
+    if isinstance(parent, dict):
+        return position(parent, key)
+    return position(parent)
+
+
+def _path_along(stack: list[tuple[Any, Any, Any]], last: Any) -> tuple[str | int, ...]:
+    steps = [(parent, key) for (parent, _, _), (_, _, key) in itertools.pairwise(stack)]
+    steps.append((stack[-1][0], last))
+    return tuple(_path_key(key) if isinstance(parent, dict) else key for parent, key in steps)
+
+
+def _issue_where(where: tuple[str, int] | None, message: str) -> ConfigIssue:
+    file, line = where if where is not None else ("", None)
+    return ConfigIssue(file, line, (), message)
+
+
+def _paths_to(data: Any, wanted: set[int]) -> dict[int, tuple[str | int, ...]]:
+    """The shortest path from ``data`` to each object whose id is in ``wanted``."""
+    found: dict[int, tuple[str | int, ...]] = {}
+    seen: set[int] = set()
+    queue: list[tuple[Any, tuple[str | int, ...]]] = [(data, ())]
+    for node, path in queue:  # the list grows while it is walked: breadth first
+        if id(node) in wanted and id(node) not in found:
+            found[id(node)] = path
+            if len(found) == len(wanted):
+                break
+        if not isinstance(node, dict | list) or id(node) in seen:
+            continue
+        seen.add(id(node))
+        if isinstance(node, dict):
+            queue.extend((child, (*path, _path_key(key))) for key, child in node.items())
+        else:
+            queue.extend((child, (*path, index)) for index, child in enumerate(node))
+    return found
+
+
+def _path_key(key: Any) -> str:
+    """A mapping key as a path element: always text, so ``123:`` renders ``→ 123``."""
+    return str(key)
 
 
 def load_yaml(path: Path) -> Any:
@@ -544,16 +881,30 @@ def load_yaml(path: Path) -> Any:
 
     ``!secret name`` reads ``secrets.yaml`` beside the file (then beside the config file);
     ``!include other.yaml`` loads a file relative to the including file. Times such as
-    ``7:30`` and numbers with a leading zero such as ``0101`` stay text.
+    ``7:30`` and numbers with a leading zero such as ``0101`` stay text. Every value in
+    ``secrets.yaml`` is text exactly as written there.
 
-    :raises ConfigError: listing every syntax error, duplicate key, missing secret, missing
-        or cyclic include, unknown tag and unreadable file found.
+    :raises ConfigError: listing every syntax error, duplicate or null key, missing secret,
+        missing or cyclic include, unknown tag, unreadable file (not a regular file, or
+        larger than 1 MiB) and nesting deeper than :data:`MAX_NESTING` levels found.
     """
     path = Path(path)
     context = _LoadContext(main_dir=path.parent.absolute())
     data = context.load_file(path, path.name, (), None)
+    too_deep = _nesting_issue(data)
+    if too_deep is not None:
+        context.issues.append(too_deep)
     if context.issues:
-        raise ConfigError(_sorted_unique(context.issues))
+        issues = context.issues
+        if context.holders:
+            paths = _paths_to(data, {id(holder) for holder in context.holders.values()})
+            issues = [
+                dataclasses.replace(issue, path=paths.get(id(context.holders[at]), ()))
+                if at in context.holders
+                else issue
+                for at, issue in enumerate(issues)
+            ]
+        raise ConfigError(_sorted_unique(issues))
     return data
 
 
@@ -562,12 +913,19 @@ def load_yaml(path: Path) -> Any:
 
 @dataclass(frozen=True, slots=True)
 class _Location:
-    """Where a voluptuous error path lands in loaded data."""
+    """Where a voluptuous error path lands in loaded data.
+
+    :param in_mapping: the last step of the path was a key of a mapping (``key``, written
+        at ``key_where``) rather than a list index.
+    """
 
     where: tuple[str, int] | None
     path: tuple[str | int, ...]
     found: bool
     value: Any
+    in_mapping: bool = False
+    key: Any = None
+    key_where: tuple[str, int] | None = None
 
 
 def _plain_key(key: Any) -> str | int:
@@ -583,15 +941,20 @@ def _locate(data: Any, error_path: Iterable[Any]) -> _Location:
 
     A scalar is placed at its own line; a mapping or list at the key that introduced it
     (unless it came from another file through !include). A missing key lands on its parent.
+    Mapping keys become text in the path (``residents → 123``); list indexes stay numbers
+    (``gates[0]``).
     """
     where = position(data)
     node = data
     found = True
+    in_mapping = False
+    last_key: Any = None
+    key_where: tuple[str, int] | None = None
     keys: list[str | int] = []
     for element in error_path:
         key = element.schema if isinstance(element, vol.Marker) else element
-        keys.append(_plain_key(key))
         if not found:
+            keys.append(_plain_key(key))
             continue
         in_mapping = isinstance(node, dict) and _is_hashable(key) and key in node
         in_list = isinstance(node, list) and isinstance(key, int) and 0 <= key < len(node)
@@ -599,9 +962,12 @@ def _locate(data: Any, error_path: Iterable[Any]) -> _Location:
             if key == 0 and not isinstance(node, list) and not isinstance(key, bool):
                 # cv.ensure_list wrapped a single value written without a list: the error
                 # is about that value itself.
+                keys.append(_plain_key(key))
                 continue
+            keys.append(_path_key(key) if isinstance(node, dict) else _plain_key(key))
             found = False
             continue
+        keys.append(_path_key(key) if in_mapping else _plain_key(key))
         child = node[key]
         introduced_at = position(node, key)
         own = position(child)
@@ -613,8 +979,17 @@ def _locate(data: Any, error_path: Iterable[Any]) -> _Location:
             where = own
         elif introduced_at is not None:
             where = introduced_at
+        last_key, key_where = key, introduced_at
         node = child
-    return _Location(where, tuple(keys), found, node if found else None)
+    return _Location(
+        where,
+        tuple(keys),
+        found,
+        node if found else None,
+        in_mapping=found and in_mapping,
+        key=last_key,
+        key_where=key_where,
+    )
 
 
 def _is_hashable(value: Any) -> bool:
@@ -625,17 +1000,105 @@ def _is_hashable(value: Any) -> bool:
     return True
 
 
-_TYPE_WORDS = {"bool": "true or false", "boolean": "true or false", "dict": "a mapping"}
+_TYPE_WORDS = {
+    "bool": "true or false",
+    "boolean": "true or false",
+    "dict": "a mapping",
+    "str": "text",
+}
+_LENGTH_UNITS = {str: ("character", "characters"), dict: ("entry", "entries")}
+_PYTHON_DATETIME = re.compile(r"datetime\.(datetime|date|time)\(([0-9, ]*)\)")
+_REGEX_DEFAULT = "does not match regular expression "
+_QUANTIFIER_WORDS = {"+": "one or more", "*": "any number", "": "exactly one", "?": "at most one"}
 
 
-def _readable_message(error: vol.Invalid, location: _Location) -> str:
-    """Rewrite voluptuous's terse messages where that is cheap; add the offending value."""
-    message = str(error.error_message)
+def _iso_text(match: re.Match[str]) -> str:
+    """``datetime.datetime(2026, 3, 2, 8, 0)`` (a validator's repr of a value) → ISO text."""
+    kind = {"datetime": dt.datetime, "date": dt.date, "time": dt.time}[match[1]]
+    try:
+        parts = [int(part) for part in match[2].split(",") if part.strip()]
+        return kind(*parts).isoformat()
+    except (TypeError, ValueError):
+        return match[0]
+
+
+def _pattern_in_words(pattern: str) -> str:
+    """Say what a simple ``vol.Match`` pattern wants: ``^[A-HJ-NP-Z]+$`` → "one or more of
+    the characters A–H, J–N, P–Z". Anything more complex is shown as the pattern."""
+    shape = re.fullmatch(r"\^?\[([^\]\[\\^]+)\]([+*?]|\{(\d+)(?:,(\d*))?\})?\$?", pattern)
+    if shape is None:
+        return f"text matching the pattern {pattern}"
+    members = re.findall(r".-.|.", shape[1])
+    described = ", ".join(
+        member.replace("-", "–") if len(member) == 3 else member for member in members
+    )
+    quantifier = shape[2] or ""
+    if quantifier in _QUANTIFIER_WORDS:
+        how_many = _QUANTIFIER_WORDS[quantifier]
+    elif shape[4] is None:
+        how_many = f"exactly {shape[3]}"
+    elif shape[4] == "":
+        how_many = f"{shape[3]} or more"
+    else:
+        how_many = f"{shape[3]} to {shape[4]}"
+    return f"{how_many} of the characters {described}"
+
+
+def _length_message(message: str, location: _Location) -> str | None:
+    length = re.fullmatch(r"length of value must be (at most|at least) (\d+)", message)
+    if not (length and location.found):
+        return None
+    count = int(length[2])
+    singular, plural = next(
+        (units for kind, units in _LENGTH_UNITS.items() if isinstance(location.value, kind)),
+        ("item", "items"),
+    )
+    return f"must have {length[1]} {count} {singular if count == 1 else plural}"
+
+
+def _is_key_error(error: vol.Invalid, location: _Location) -> bool:
+    """Is ``error`` about a mapping key written as a number, true/false or a date?
+
+    voluptuous reports a key that fails the schema's key validator at the key's path, with
+    no ``error_type`` (errors about the value get "dictionary value"); keys that are text
+    are named in the message by their validator already.
+    """
+    return (
+        location.in_mapping
+        and not isinstance(location.key, str)
+        and error.error_type is None
+        and str(error.error_message) != "extra keys not allowed"
+    )
+
+
+def _readable_message(
+    error: vol.Invalid, location: _Location, failures: cv.ValidatorFailures | None = None
+) -> str:
+    """Rewrite voluptuous's terse messages; add the offending value.
+
+    Handles classes of message rather than single validators: type names, choices,
+    lengths (with the right unit and plural), patterns without a ``msg=``, Python reprs of
+    dates, keys of the wrong type, and a ``vol.Any`` that reports "not a valid value" while
+    one of its alternatives (a validator of :mod:`estatehub.config_validation`) said why.
+    """
+    if _is_key_error(error, location):
+        key = cv.describe_value(location.key)
+        if str(error.error_message) == "expected str":
+            return f"a key must be text, got {key}"
+        return f"invalid key {key}: {_readable_message(error, _Location(None, (), False, None))}"
+    message = _PYTHON_DATETIME.sub(_iso_text, str(error.error_message))
     got = f", got {cv.describe_value(location.value)}" if location.found else ""
+    if message in ("not a valid value", "no valid value found") and location.found:
+        explained = failures.message_for(location.value) if failures is not None else None
+        if explained is not None:
+            return explained
+        return f"not a valid value{got}"
     if message == "expected a dictionary":
         return f"expected a mapping{got}"
-    if message == "expected a list":
-        return f"expected a list{got}"
+    if message in ("expected a list", "expected string or buffer"):
+        return f"expected {'a list' if 'list' in message else 'text'}{got}"
+    if message.startswith(_REGEX_DEFAULT):
+        return f"expected {_pattern_in_words(message[len(_REGEX_DEFAULT) :])}{got}"
     type_match = re.fullmatch(r"expected (\w+)", message)
     if type_match:
         return f"expected {_TYPE_WORDS.get(type_match[1], type_match[1])}{got}"
@@ -646,23 +1109,20 @@ def _readable_message(error: vol.Invalid, location: _Location) -> str:
         except (ValueError, SyntaxError):
             return message
         return f"not a valid value, expected one of: {', '.join(str(o) for o in options)}"
-    if message == "not a valid value" or re.fullmatch(
-        r"value must be (at most|at least|higher than|lower than) .*", message
-    ):
+    if re.fullmatch(r"value must be (at most|at least|higher than|lower than) .*", message):
         return message + got
-    length = re.fullmatch(r"length of value must be (at most|at least) (\d+)", message)
-    if length and location.found:
-        unit = "characters" if isinstance(location.value, str) else "items"
-        return f"must have {length[1]} {length[2]} {unit}"
-    return message
+    length = _length_message(message, location)
+    return length if length is not None else message
 
 
 def _flatten_errors(error: vol.Invalid) -> Iterator[vol.Invalid]:
-    if isinstance(error, vol.MultipleInvalid):
-        for inner in error.errors:
-            yield from _flatten_errors(inner)
-    else:
-        yield error
+    pending = [error]
+    while pending:  # iterative: the nesting of MultipleInvalid follows the data's
+        current = pending.pop()
+        if isinstance(current, vol.MultipleInvalid):
+            pending.extend(reversed(current.errors))
+        else:
+            yield current
 
 
 def _secret_values_in(data: Any) -> dict[str, str]:
@@ -717,8 +1177,12 @@ def validate(
     issues sorted by file and line. Positions come from ``data`` (as returned by
     :func:`load_yaml`); ``path`` is where ``data`` sits in the file, for the messages.
     A schema that crashes (a bug in a plugin) is reported as an issue too, so one broken
-    plugin cannot hide the rest of the file's problems.
+    plugin cannot hide the rest of the file's problems. Data nested deeper than
+    :data:`MAX_NESTING` levels is refused before the schema sees it.
     """
+    too_deep = _nesting_issue(data)
+    if too_deep is not None:
+        return None, [dataclasses.replace(too_deep, path=path)]
     return _validate_within(data, schema, data, (), path)
 
 
@@ -733,10 +1197,13 @@ def _validate_within(
     from ``root`` so a section's own key line is known, and ``shown_prefix`` goes in front
     of the path in messages."""
     try:
-        return schema(value), []
+        with cv.remember_failures() as failures:
+            return schema(value), []
     except vol.Invalid as invalid:
         errors = list(_flatten_errors(invalid))
     except Exception as crash:  # a plugin's schema must not take the loader down
+        # RecursionError included: loaded data is at most MAX_NESTING deep, so a schema
+        # that recurses without end is the plugin's bug.
         location = _locate(root, value_path)
         file, line = location.where if location.where is not None else ("", None)
         issue = ConfigIssue(
@@ -751,7 +1218,9 @@ def _validate_within(
     for error in errors:
         location = _locate(root, (*value_path, *error.path))
         file, line = location.where if location.where is not None else ("", None)
-        message = _readable_message(error, location)
+        if _is_key_error(error, location) and location.key_where is not None:
+            file, line = location.key_where
+        message = _readable_message(error, location, failures)
         issues.append(ConfigIssue(file, line, (*shown_prefix, *location.path), message))
     return None, _sorted_unique(_without_secrets(issues, root))
 
@@ -889,10 +1358,30 @@ def _coordinates_together(estate: dict[str, Any]) -> dict[str, Any]:
     return estate
 
 
+def _estate_name(value: Any) -> str:
+    if isinstance(value, YamlSecret):
+        raise vol.Invalid("the estate name is shown everywhere; it cannot be a secret")
+    return _text(value)
+
+
+def _path_text(value: Any) -> str:
+    """A file path as text that the operating system can take."""
+    path = _text(value)
+    if "\0" in path:
+        raise vol.Invalid("a file path cannot contain a NUL character (\\0)")
+    try:
+        Path(path).expanduser()
+    except RuntimeError:  # ~someone for a user this computer does not have
+        raise vol.Invalid(
+            f"cannot find the home folder in {cv.describe_value(value)}; write the full path"
+        ) from None
+    return path
+
+
 _ESTATE_SCHEMA = vol.Schema(
     vol.All(
         {
-            vol.Required("name"): _text,
+            vol.Required("name"): _estate_name,
             vol.Optional("timezone", default=DEFAULT_TIMEZONE): cv.timezone,
             vol.Optional("latitude"): _coordinate(90, "latitude"),
             vol.Optional("longitude"): _coordinate(180, "longitude"),
@@ -901,7 +1390,7 @@ _ESTATE_SCHEMA = vol.Schema(
     )
 )
 
-_STORE_SCHEMA = vol.Schema({vol.Optional("path", default=DEFAULT_STORE_FILE): _text})
+_STORE_SCHEMA = vol.Schema({vol.Optional("path", default=DEFAULT_STORE_FILE): _path_text})
 
 _TOKEN_MIN_CHARS = 16
 
@@ -932,7 +1421,7 @@ _TOKEN_SCHEMA = vol.Schema(
 
 _API_SCHEMA = vol.Schema(
     {
-        vol.Optional("host", default="127.0.0.1"): _text,
+        vol.Optional("host", default="127.0.0.1"): cv.host,
         vol.Optional("port", default=8740): cv.port,
         vol.Optional("tokens", default=list): vol.All(cv.ensure_list, cv.list_of(_TOKEN_SCHEMA)),
         vol.Optional("advertise", default=True): bool,
@@ -958,7 +1447,7 @@ def _password_needs_username(mqtt: dict[str, Any]) -> dict[str, Any]:
 _MQTT_SCHEMA = vol.Schema(
     vol.All(
         {
-            vol.Required("host"): _text,
+            vol.Required("host"): cv.host,
             vol.Optional("port", default=1883): cv.port,
             vol.Optional("username"): _text,
             vol.Optional("password"): _text,
@@ -990,7 +1479,8 @@ def _allow_list_given(value: Any) -> Any:
 def _allow_and_block_apart(plugins: dict[str, Any]) -> dict[str, Any]:
     both = sorted(set(plugins.get("allow") or ()) & set(plugins["block"]))
     if both:
-        raise vol.Invalid(f"plugins both allowed and blocked: {', '.join(both)}")
+        shown = ", ".join(_short_text(name) for name in both)
+        raise vol.Invalid(f"plugins both allowed and blocked: {shown}")
     return plugins
 
 
@@ -1006,7 +1496,7 @@ _PLUGINS_SCHEMA = vol.Schema(
     )
 )
 
-_CAPTURE_SCHEMA = vol.Schema({vol.Optional("path", default=DEFAULT_CAPTURE_FILE): _text})
+_CAPTURE_SCHEMA = vol.Schema({vol.Optional("path", default=DEFAULT_CAPTURE_FILE): _path_text})
 
 _FLAT_SCHEMA = vol.Schema(
     {
@@ -1084,7 +1574,9 @@ class _UniqueIds:
             detail = _first_seen_text(self.first_seen[value], here)
             self._issues.append(
                 _issue_at(
-                    self._data, path, f"duplicate {self._what} '{value}'{self._scope}: {detail}"
+                    self._data,
+                    path,
+                    f"duplicate {self._what} {cv.describe_value(value)}{self._scope}: {detail}",
                 )
             )
         else:
@@ -1092,6 +1584,8 @@ class _UniqueIds:
 
 
 def _suggestion(name: str, known: Iterable[str]) -> str:
+    if len(name) > 100:  # difflib is quadratic; no typo is that long
+        return ""
     close = difflib.get_close_matches(name, list(known), n=1)
     return f" (did you mean '{close[0]}'?)" if close else ""
 
@@ -1109,7 +1603,8 @@ def _check_registry(raw: Any, registry: dict[str, Any]) -> list[ConfigIssue]:
     for b_index, building in enumerate(registry["buildings"]):
         b_path: tuple[str | int, ...] = ("registry", "buildings", b_index)
         buildings.add(building["id"], (*b_path, "id"))
-        units = _UniqueIds("unit id", raw, issues, f" in building '{building['id']}'")
+        in_building = f" in building {cv.describe_value(building['id'])}"
+        units = _UniqueIds("unit id", raw, issues, in_building)
         for u_index, unit in enumerate(building["units"]):
             u_path = (*b_path, "units", u_index)
             units.add(unit["id"], (*u_path, "id"))
@@ -1124,7 +1619,10 @@ def _check_registry(raw: Any, registry: dict[str, Any]) -> list[ConfigIssue]:
             hint = _suggestion(household_id, households.first_seen)
             issues.append(
                 _issue_at(
-                    raw, path, f"household '{household_id}' is not in registry → households{hint}"
+                    raw,
+                    path,
+                    f"household {cv.describe_value(household_id)} is not in "
+                    f"registry → households{hint}",
                 )
             )
     for d_index, device in enumerate(registry["devices"]):
@@ -1134,7 +1632,11 @@ def _check_registry(raw: Any, registry: dict[str, Any]) -> list[ConfigIssue]:
         if flat_id is not None and flat_id not in flats.first_seen:
             hint = _suggestion(flat_id, flats.first_seen)
             issues.append(
-                _issue_at(raw, (*d_path, "flat"), f"flat '{flat_id}' is not in the registry{hint}")
+                _issue_at(
+                    raw,
+                    (*d_path, "flat"),
+                    f"flat {cv.describe_value(flat_id)} is not in the registry{hint}",
+                )
             )
     return issues
 
@@ -1153,7 +1655,8 @@ def _check_tokens(raw: Any, api: dict[str, Any]) -> list[ConfigIssue]:
                 _issue_at(
                     raw,
                     (*path, "token"),
-                    f"this token is the same as the token of '{holder}'; give each its own",
+                    f"this token is the same as the token of {cv.describe_value(holder)}; "
+                    "give each its own",
                 )
             )
     return issues
@@ -1165,7 +1668,63 @@ def _check_tokens(raw: Any, api: dict[str, Any]) -> list[ConfigIssue]:
 def _absolute(config_dir: Path, written: str) -> Path:
     if written == MEMORY_STORE:
         return Path(MEMORY_STORE)
-    return (config_dir / Path(written).expanduser()).resolve()
+    joined = config_dir / Path(written).expanduser()
+    try:
+        return joined.resolve()
+    except (OSError, RuntimeError):  # a symlink loop: leave it for whoever opens the file
+        return Path(os.path.abspath(joined))
+
+
+def _plugins_read_early(raw: YamlDict, main_file: str) -> list[ConfigIssue]:
+    """``plugins:`` is read by a quick pass before the full load (its lists decide which
+    plugins' schemas exist), and that pass neither follows ``!include`` nor resolves
+    ``!secret``: refuse them here rather than silently load a different set of plugins."""
+    issues: list[ConfigIssue] = []
+    spots: list[tuple[Any, Any, tuple[str | int, ...]]] = [(raw, "plugins", ("plugins",))]
+    plugins = raw.get("plugins")
+    if isinstance(plugins, dict):
+        for name in ("allow", "block"):
+            spots.append((plugins, name, ("plugins", name)))
+            names = plugins.get(name)
+            if isinstance(names, list):
+                spots.extend(
+                    (names, index, ("plugins", name, index)) for index in range(len(names))
+                )
+    for node, key, path in spots:
+        tag = _tag_of(node, key)
+        if tag is not None:
+            file, line = position(node, key) or (main_file, None)  # where the tag is written
+            issues.append(
+                ConfigIssue(
+                    file,
+                    line,
+                    path,
+                    f"write the allow/block lists in {main_file} itself (they are read before "
+                    f"anything else, so {tag} is not followed here)",
+                )
+            )
+    return issues
+
+
+def _capture_problem(path: Path) -> str | None:
+    """Why ``estatehub run`` could not append to a capture file at ``path``, if it could not.
+
+    The capture writer creates missing folders, so a missing folder is only a problem
+    when it cannot be created (a file in the way, or no permission).
+    """
+    if path.is_dir():
+        return f"{path} is a folder; name a file in it, such as {path / DEFAULT_CAPTURE_FILE}"
+    if path.exists():
+        return None if os.access(path, os.W_OK) else f"cannot write to {path}: permission denied"
+    ancestor = path.parent
+    while not ancestor.exists() and ancestor != ancestor.parent:
+        ancestor = ancestor.parent
+    if not ancestor.is_dir():
+        return f"cannot create the folder {path.parent}: {ancestor} is a file, not a folder"
+    if not os.access(ancestor, os.W_OK | os.X_OK):
+        where = "the folder" if ancestor == path.parent else f"the folder {path.parent} in"
+        return f"cannot write the capture file: {where} {ancestor} is not writable"
+    return None
 
 
 def load_estate_config(
@@ -1206,6 +1765,8 @@ def load_estate_config(
             ]
         )
     issues: list[ConfigIssue] = []
+    if isinstance(raw, YamlDict):
+        issues.extend(_plugins_read_early(raw, main_file))
     known_sections = set(CORE_SECTIONS) | set(section_schemas)
     for name in raw:
         if name not in known_sections:
@@ -1214,7 +1775,7 @@ def load_estate_config(
                 _issue_at(
                     raw,
                     (name,),
-                    f"unknown section '{name}'{hint}; "
+                    f"unknown section {cv.describe_value(name)}{hint}; "
                     f"known sections: {', '.join(sorted(known_sections))}",
                 )
             )
@@ -1250,9 +1811,14 @@ def load_estate_config(
             validated, found = _validate_within(raw[name], schema, raw, (name,), ())
             issues.extend(found)
             sections[name] = validated
+    config_dir = config_path.parent.absolute()
+    capture_path = _absolute(config_dir, capture["path"]) if capture is not None else None
+    if capture_path is not None:
+        problem = _capture_problem(capture_path)
+        if problem is not None:
+            issues.append(_issue_at(raw, ("capture", "path"), problem))
     if issues:
         raise ConfigError(_sorted_unique(_without_secrets(issues, raw)))
-    config_dir = config_path.parent.absolute()
     return EstateConfig(
         path=config_path.resolve(),
         name=str(estate["name"]),
@@ -1277,7 +1843,7 @@ def load_estate_config(
             allow=frozenset(map(str, plugins["allow"])) if "allow" in plugins else None,
             block=frozenset(map(str, plugins["block"])),
         ),
-        capture_path=_absolute(config_dir, capture["path"]) if capture is not None else None,
+        capture_path=capture_path,
         registry=MappingProxyType(registry),
         modules=MappingProxyType(modules),
         sections=MappingProxyType(sections),
@@ -1339,7 +1905,11 @@ def _validate_modules(
                 else "no modules are installed"
             )
             issues.append(
-                _issue_at(raw, ("modules", name), f"unknown module '{name}'{hint}; {installed}")
+                _issue_at(
+                    raw,
+                    ("modules", name),
+                    f"unknown module {cv.describe_value(name)}{hint}; {installed}",
+                )
             )
             continue
         # `parking:` with no body means "enabled with its defaults".

@@ -468,10 +468,9 @@ def _no_delay(sock: Any) -> None:
     # command that follows go out on the same socket, and without TCP_NODELAY the command
     # sits until the broker's delayed ACK (~40 ms) — measured in bench/gate_latency.py.
     raw = getattr(sock, "_sock", sock)
-    try:
+    # Not a TCP socket (e.g. websockets over a proxy): nothing to tune.
+    with contextlib.suppress(OSError, AttributeError):
         raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    except (OSError, AttributeError):
-        pass  # not a TCP socket (e.g. websockets over a proxy): nothing to tune
 
 
 class _ReadBufferedSocket:
