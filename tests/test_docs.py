@@ -593,10 +593,17 @@ def test_every_documented_command_line_uses_real_commands_and_options() -> None:
             if command is None:
                 problems.append(f"{path.name}: {line}: no such command")
                 continue
+            rest = words[2:]
+            if isinstance(command, click.Group):  # `estatehub automations trace …`
+                sub = command.commands.get(rest[0]) if rest else None
+                if sub is None:
+                    problems.append(f"{path.name}: {line}: no such {words[1]} command")
+                    continue
+                command, rest = sub, rest[1:]
             known = {o for p in command.params for o in getattr(p, "opts", ())} | {"--help"}
             problems += [
                 f"{path.name}: {line}: {word}"
-                for word in words[2:]
+                for word in rest
                 if word.startswith("-") and word not in known
             ]
     assert problems == []

@@ -1,4 +1,4 @@
-"""The ``estatehub`` command: run, check-config, plugins, replay, demo."""
+"""The ``estatehub`` command: run, check-config, plugins, replay, demo, automations."""
 
 from __future__ import annotations
 
@@ -277,3 +277,57 @@ def demo_command(
         pass
     except EstatehubError as err:
         _fail(str(err))
+
+
+@main.group("automations")
+def automations_group() -> None:
+    """The automations of a running hub, read through its API."""
+
+
+@automations_group.command("trace")
+@click.argument("automation_id")
+@CONFIG_OPTION
+@click.option(
+    "--token",
+    envvar="ESTATEHUB_TOKEN",
+    required=True,
+    help="An API token (or set ESTATEHUB_TOKEN).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the traces as JSON.")
+def automations_trace(automation_id: str, config_path: Path, token: str, as_json: bool) -> None:
+    """Show the last runs of one automation, step by step."""
+    import json
+    import urllib.error
+    import urllib.parse
+    import urllib.request
+
+    from .automation import describe_trace
+    from .bootstrap import load_config, plugins_for_config
+
+    try:
+        config = load_config(config_path, plugins_for_config(config_path))
+    except EstatehubError as err:
+        _fail(str(err))
+    quoted = urllib.parse.quote(automation_id, safe="")
+    url = f"http://{config.api.host}:{config.api.port}/api/automations/{quoted}/traces"
+    request = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            traces = json.load(response)
+    except urllib.error.HTTPError as err:
+        try:
+            message = json.load(err).get("error", str(err))
+        except ValueError:
+            message = str(err)
+        _fail(message)
+    except urllib.error.URLError as err:
+        _fail(f"cannot reach the hub at {url}: {err.reason}")
+    if as_json:
+        click.echo(json.dumps(traces, ensure_ascii=False, indent=2))
+        return
+    if not traces:
+        click.echo(f"{automation_id} has not run since the hub started")
+    for number, trace in enumerate(traces):
+        if number:
+            click.echo()
+        click.echo(describe_trace(trace))

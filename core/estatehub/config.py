@@ -59,7 +59,17 @@ __all__ = [
 ROLES = ("admin", "operator", "guard", "viewer")
 """The API roles a token can carry."""
 
-CORE_SECTIONS = ("estate", "store", "api", "mqtt", "plugins", "capture", "registry", "modules")
+CORE_SECTIONS = (
+    "estate",
+    "store",
+    "api",
+    "mqtt",
+    "plugins",
+    "capture",
+    "registry",
+    "modules",
+    "automations",
+)
 """Top-level sections the core owns; plugins may register others."""
 
 DEFAULT_TIMEZONE = "Asia/Shanghai"
@@ -1286,6 +1296,8 @@ class EstateConfig:
     :param sections: other top-level sections registered by plugins, validated.
     :param raw: the loaded YAML with positions, for positional errors found later
         (see :func:`position`).
+    :param automations: the ``automations:`` list, validated (see
+        :mod:`estatehub.automation`); every automation has an ``id``.
     """
 
     path: Path
@@ -1302,6 +1314,7 @@ class EstateConfig:
     modules: Mapping[str, Mapping[str, Any]]
     sections: Mapping[str, Any]
     raw: Any = field(repr=False, compare=False)
+    automations: tuple[Mapping[str, Any], ...] = ()
 
 
 # --------------------------------------------------------------------------- core schema
@@ -1805,6 +1818,19 @@ def load_estate_config(
     if api is not None and "api" in raw:
         issues.extend(_check_tokens(raw, api))
     modules = _validate_modules(raw, module_schemas, tuple(always_on), issues)
+    # Imported here: the automation package imports this module.
+    from .automation.schema import AUTOMATIONS_SCHEMA, estate_issues
+
+    automations = section("automations", AUTOMATIONS_SCHEMA, [])
+    if automations and estate is not None:
+        issues.extend(
+            estate_issues(
+                raw["automations"],
+                automations,
+                latitude=estate.get("latitude"),
+                longitude=estate.get("longitude"),
+            )
+        )
     sections: dict[str, Any] = {}
     for name, schema in section_schemas.items():
         if name in raw:
@@ -1848,6 +1874,7 @@ def load_estate_config(
         modules=MappingProxyType(modules),
         sections=MappingProxyType(sections),
         raw=raw,
+        automations=tuple(automations or ()),
     )
 
 

@@ -15,6 +15,7 @@ from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from .automation import AutomationEngine
 from .bus import EventBus
 from .clock import Clock, RealClock
 from .exceptions import EstatehubError, PluginError
@@ -92,6 +93,9 @@ class Hub:
         self.registry = EstateRegistry(config.registry)
         self.store = store or Store(config.store_path)
         self.incidents = IncidentManager(self.bus, self.clock, self.store)
+        #: The estate's automations (``automations:``); started after the modules, so the
+        #: services they call exist, and stopped before them.
+        self.automations = AutomationEngine(self, config.automations)
         self.mqtt = mqtt if mqtt is not None else self._default_mqtt()
         self.mqtt.on_rejected = self._mqtt_rejected
         self.mqtt.state_listeners.append(self._mqtt_state_changed)
@@ -142,6 +146,7 @@ class Hub:
         self._build_modules()
         await self.mqtt.start()
         await self._start_modules()
+        await self.automations.start()
         if self.serve_api:
             await self._start_api()
         self.plugins.hub_started(self)
@@ -158,6 +163,7 @@ class Hub:
         if not self._started:
             return
         self.bus.fire("hub.stopping", {"estate": self.config.name})
+        await self.automations.stop()
         if self.advertiser is not None:
             # Households see the hub go before its API does.
             await self.advertiser.stop()
@@ -325,6 +331,8 @@ class Hub:
         """Let background work triggered so far finish (replay and tests; time stands still)."""
         for _ in range(rounds):
             await asyncio.sleep(0)
+            # Automation runs go until they finish or wait for the clock or a trigger.
+            await self.automations.settle()
             pending = [t for t in self._tasks if not t.done()]
             if not pending and not self.bus._tasks:
                 await asyncio.sleep(0)

@@ -45,7 +45,7 @@ hookimpl = pluggy.HookimplMarker(PROJECT)
 _LOGGER = logging.getLogger(__name__)
 
 CORE_SECTIONS = frozenset(
-    {"estate", "api", "mqtt", "store", "plugins", "capture", "registry", "modules"}
+    {"estate", "api", "mqtt", "store", "plugins", "capture", "registry", "modules", "automations"}
 )
 
 

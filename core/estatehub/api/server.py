@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
+from ..automation import UnknownAutomation
 from ..exceptions import EstatehubError, IncidentError, ServiceNotFound, ServiceValidationError
 from ..transports.http import BodyTooLarge, read_limited
 from .auth import WRITE_ROLES, ApiUser, TokenAuth
@@ -209,6 +210,17 @@ def build_app(hub: Hub) -> web.Application:
             ]
         )
 
+    async def automations(request: web.Request) -> web.Response:
+        return _json([a.as_dict() for a in hub.automations.automations()])
+
+    async def automation_traces(request: web.Request) -> web.Response:
+        try:
+            return _json(hub.automations.traces(request.match_info["id"]))
+        except UnknownAutomation as err:
+            return _json({"error": str(err)}, 404)
+
+    app.router.add_get("/api/automations", automations)
+    app.router.add_get("/api/automations/{id}/traces", automation_traces)
     app.router.add_get("/api/services", services)
     app.router.add_get("/api/plugins", plugins)
     app.router.add_post("/api/services/{domain}/{service}", write)
