@@ -331,3 +331,25 @@ async def test_a_module_that_fails_half_way_through_start_is_stopped_to_release_
     ) as e:
         assert e.hub.modules["half"].status is ModuleStatus.FAILED
         assert released == ["stopped"]
+
+
+def test_estatehub_register_notifiers_collects_notifier_types_and_refuses_duplicates():
+    from estatehub.hookspecs.notify import NotifierSpec
+
+    class LogToo:
+        @hookimpl
+        def estatehub_register_notifiers(self, register):
+            register(NotifierSpec(name="log", factory=lambda context, options: None))
+
+    pm = PluginManager(environ={})
+    pm.load_entry_points()
+    assert {"webhook", "wecom", "dingtalk", "smtp", "log"} <= set(pm.registrations().notifiers)
+    assert pm.owner_of("notifier", "wecom") == "notify"
+    clash = PluginManager(environ={})
+    clash.load_entry_points()
+    clash.register(LogToo(), "log-too")
+    with pytest.raises(
+        PluginError,
+        match="plugin 'log-too' registers notifier 'log', already registered by 'notify'",
+    ):
+        clash.registrations()

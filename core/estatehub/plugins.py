@@ -24,6 +24,7 @@ from .exceptions import PluginError
 
 if TYPE_CHECKING:
     from .hookspecs.base import AdapterSpec, ConfigSectionSpec, SubsystemSpec
+    from .hookspecs.notify import NotifierSpec
     from .hookspecs.parking import (
         GateDecisionContext,
         ParkingSession,
@@ -72,6 +73,7 @@ class Registrations:
     subsystems: dict[str, SubsystemSpec] = field(default_factory=dict)
     adapters: dict[tuple[str, str], AdapterSpec] = field(default_factory=dict)
     sections: dict[str, ConfigSectionSpec] = field(default_factory=dict)
+    notifiers: dict[str, NotifierSpec] = field(default_factory=dict)
     owner: dict[tuple[str, str], str] = field(default_factory=dict)
 
 
@@ -91,7 +93,7 @@ class PluginManager:
         block: Iterable[str] = (),
         environ: Mapping[str, str] | None = None,
     ) -> None:
-        from .hookspecs import base, parking
+        from .hookspecs import base, notify, parking
 
         environ = os.environ if environ is None else environ
         env_allow = _split_env(environ.get(ENV_ALLOW))
@@ -103,6 +105,7 @@ class PluginManager:
         self._pm = pluggy.PluginManager(PROJECT)
         self._pm.add_hookspecs(base)
         self._pm.add_hookspecs(parking)
+        self._pm.add_hookspecs(notify)
         self._infos: dict[str, PluginInfo] = {}
         self._registrations: Registrations | None = None
 
@@ -187,6 +190,7 @@ class PluginManager:
         if self._registrations is not None:
             return self._registrations
         from .hookspecs.base import AdapterSpec, ConfigSectionSpec, SubsystemSpec
+        from .hookspecs.notify import NotifierSpec
 
         regs = Registrations()
 
@@ -210,6 +214,15 @@ class PluginManager:
                             f"{spec.subsystem!r}, already registered by {regs.owner[key]!r}"
                         )
                     regs.adapters[(spec.subsystem, spec.name)] = spec
+                elif kind == "notifier":
+                    _expect(plugin, spec, NotifierSpec)
+                    key = ("notifier", spec.name)
+                    if spec.name in regs.notifiers:
+                        raise PluginError(
+                            f"plugin {plugin!r} registers notifier {spec.name!r}, "
+                            f"already registered by {regs.owner[key]!r}"
+                        )
+                    regs.notifiers[spec.name] = spec
                 else:
                     _expect(plugin, spec, ConfigSectionSpec)
                     key = ("section", spec.name)
@@ -230,6 +243,7 @@ class PluginManager:
             ("estatehub_register_subsystems", "subsystem"),
             ("estatehub_register_adapters", "adapter"),
             ("estatehub_register_config_sections", "section"),
+            ("estatehub_register_notifiers", "notifier"),
         ):
             for plugin, function, argnames in self._each_impl(hook):
                 kwargs = {"register": registrar(plugin, kind)} if "register" in argnames else {}
