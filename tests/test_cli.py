@@ -6,6 +6,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+from click.testing import CliRunner
+
+from estatehub.automation.blueprint import SHIPPED_BLUEPRINTS
+from estatehub.cli import main
 from estatehub.demo import write_demo
 
 ESTATEHUB = [sys.executable, "-m", "estatehub"]
@@ -145,3 +149,23 @@ def test_demo_runs_by_itself_for_a_while_and_stops(tmp_path):
     assert "ESCALATED" in out and "call 119" in out
     assert "acknowledged by property-desk" in out
     assert "沪C5N728" not in out  # plates are masked on screen
+
+
+def test_blueprint_validate_names_the_file_and_line_of_each_error(tmp_path):
+    shipped = SHIPPED_BLUEPRINTS / "access/door_held_open.yaml"
+    ok = CliRunner().invoke(main, ["blueprint", "validate", str(shipped)])
+    assert (ok.exit_code, ok.stdout) == (
+        0,
+        f"{shipped}: valid — blueprint 'Door held open, send a guard', inputs: door, held_for, "
+        "guards; estatehub extensions: notify action; triggers and actions are checked where "
+        "it is used (no default: door)\n",
+    )
+    broken = tmp_path / "door.yaml"
+    broken.write_text(shipped.read_text(encoding="utf-8").replace("!input door", "!input doors"))
+    failed = CliRunner().invoke(main, ["blueprint", "validate", str(broken)])
+    assert failed.exit_code == 1
+    assert failed.stderr.splitlines() == [
+        f"{broken}, line 28: !input doors is not declared under blueprint → input (did you mean "
+        "'door'?); declared: door, guards, held_for",
+        f"1 error in {broken}",
+    ]

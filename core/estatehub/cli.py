@@ -279,6 +279,39 @@ def demo_command(
         _fail(str(err))
 
 
+@main.group("blueprint")
+def blueprint_group() -> None:
+    """Blueprints: shared automation recipes in Home Assistant's format."""
+
+
+@blueprint_group.command("validate")
+@click.argument("path", type=click.Path(path_type=Path))
+def blueprint_validate(path: Path) -> None:
+    """Check a blueprint file; exit 0 if valid, 1 listing every error with file and line."""
+    from .automation.blueprint import BlueprintError, validate_file
+
+    try:
+        blueprint = validate_file(path)
+    except BlueprintError as err:
+        for issue in err.issues:
+            click.echo(str(issue), err=True)
+        click.echo(
+            f"{len(err.issues)} error{'s' if len(err.issues) != 1 else ''} in {path}", err=True
+        )
+        sys.exit(1)
+    inputs = ", ".join(blueprint.inputs) or "none"
+    used = ", ".join(blueprint.extensions)
+    extensions = f"; estatehub extensions: {used}" if used else ""
+    required = [item.key for item in blueprint.inputs.values() if item.required]
+    # Without a value for every input the automation itself cannot be built yet.
+    later = (
+        f"; triggers and actions are checked where it is used (no default: {', '.join(required)})"
+        if required
+        else ""
+    )
+    click.echo(f"{path}: valid — blueprint {blueprint.name!r}, inputs: {inputs}{extensions}{later}")
+
+
 @main.group("automations")
 def automations_group() -> None:
     """The automations of a running hub, read through its API."""

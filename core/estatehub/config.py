@@ -1819,9 +1819,20 @@ def load_estate_config(
         issues.extend(_check_tokens(raw, api))
     modules = _validate_modules(raw, module_schemas, tuple(always_on), issues)
     # Imported here: the automation package imports this module.
+    from .automation.blueprint import expand_automations
     from .automation.schema import AUTOMATIONS_SCHEMA, estate_issues
 
-    automations = section("automations", AUTOMATIONS_SCHEMA, [])
+    # `use_blueprint:` entries become plain automations before the schema runs, so it
+    # checks (with file and line) what will run; an entry that cannot be expanded is
+    # reported with its own file and line, and the schema waits until it can be.
+    blueprint_issues: list[ConfigIssue] = []
+    if isinstance(raw.get("automations"), list):
+        expanded, blueprint_issues = expand_automations(
+            raw["automations"], config_path.parent.absolute()
+        )
+        issues.extend(blueprint_issues)
+        raw["automations"] = expanded
+    automations = section("automations", AUTOMATIONS_SCHEMA, []) if not blueprint_issues else None
     if automations and estate is not None:
         issues.extend(
             estate_issues(

@@ -196,7 +196,9 @@ def test_numeric_thresholds_that_can_never_both_hold_are_refused(tmp_path):
     ]
 
 
-def test_use_blueprint_is_left_to_the_blueprint_loader(tmp_path):
+def test_a_use_blueprint_naming_a_missing_blueprint_says_where_it_looked(tmp_path):
+    from estatehub.automation.blueprint import SHIPPED_BLUEPRINTS
+
     assert config_errors(
         tmp_path,
         """
@@ -205,8 +207,8 @@ def test_use_blueprint_is_left_to_the_blueprint_loader(tmp_path):
             path: home/smoke.yaml
         """,
     ) == [
-        "estate.yaml, line 10: automations[0] → use_blueprint: use_blueprint needs the "
-        "blueprint loader, which expands it before automations are validated",
+        "estate.yaml, line 10: automations[0] → use_blueprint → path: no blueprint home/smoke.yaml: "
+        f"looked in {tmp_path / 'blueprints' / 'home'} and {SHIPPED_BLUEPRINTS / 'home'}",
     ]
 
 
