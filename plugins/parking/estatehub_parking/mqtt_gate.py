@@ -41,6 +41,7 @@ from estatehub.hookspecs.parking import (
     PlateRead,
     PlateReadSink,
 )
+from estatehub.payloads import parse_json_object, show_value
 from estatehub.transports.base import MqttMessage, Unsubscribe
 
 if TYPE_CHECKING:
@@ -132,7 +133,7 @@ def parse_plate_message(
     plate = document.get("plate")
     if not isinstance(plate, str) or not plate.strip():
         raise PayloadRejected(
-            f"{topic}: field 'plate' is required and must be a non-empty string, got {_show(plate)}"
+            f"{topic}: field 'plate' is required and must be a non-empty string, got {show_value(plate)}"
         )
     if len(plate) > MAX_PLATE_LENGTH:
         raise PayloadRejected(
@@ -170,7 +171,7 @@ def parse_status_message(message: MqttMessage, gate: str) -> GateStatus:
     if not isinstance(state, str) or state not in _GATE_STATES:
         allowed = ", ".join(f'"{member.value}"' for member in GateState)
         raise PayloadRejected(
-            f"{topic}: field 'state' must be one of {allowed}, got {_show(state)}"
+            f"{topic}: field 'state' must be one of {allowed}, got {show_value(state)}"
         )
     return GateStatus(
         gate=gate,
@@ -209,52 +210,31 @@ def command_payload(command: BarrierCommand) -> bytes:
     return json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
 
-def _reject_constant(name: str) -> Any:
-    # json.loads accepts NaN and Infinity by default; they are not JSON.
-    raise ValueError(f"{name} is not valid JSON")
-
-
 def _json_object(message: MqttMessage) -> Mapping[str, Any]:
     topic = message.topic
     if not message.payload.strip():
         raise PayloadRejected(f"{topic}: empty payload")
     try:
-        document = json.loads(message.text(), parse_constant=_reject_constant)
+        text = message.text()
     except UnicodeDecodeError as exc:
         raise PayloadRejected(f"{topic}: payload is not UTF-8 ({exc.reason})") from exc
-    except ValueError as exc:
-        raise PayloadRejected(f"{topic}: payload is not JSON ({exc})") from exc
-    except RecursionError:
-        # json.loads recurses once per nesting level; a few thousand "[" reach the limit.
-        raise PayloadRejected(f"{topic}: payload is JSON nested too deeply") from None
-    if not isinstance(document, dict):
-        raise PayloadRejected(
-            f"{topic}: payload must be a JSON object, got {type(document).__name__}"
-        )
-    return document
-
-
-def _show(value: object) -> str:
-    """A short, JSON-looking rendering of a bad value for a rejection reason."""
-    try:
-        rendered = json.dumps(value, ensure_ascii=False, default=repr)
-    except RecursionError:
-        return "a value nested too deeply to show"
-    return rendered if len(rendered) <= 40 else rendered[:37] + "..."
+    return parse_json_object(text, topic)
 
 
 def _optional_string(document: Mapping[str, Any], field: str, topic: str) -> str | None:
     value = document.get(field)
     if value is None or isinstance(value, str):
         return value
-    raise PayloadRejected(f"{topic}: field '{field}' must be a string, got {_show(value)}")
+    raise PayloadRejected(f"{topic}: field '{field}' must be a string, got {show_value(value)}")
 
 
 def _optional_bool(document: Mapping[str, Any], field: str, topic: str) -> bool | None:
     value = document.get(field)
     if value is None or isinstance(value, bool):
         return value
-    raise PayloadRejected(f"{topic}: field '{field}' must be true or false, got {_show(value)}")
+    raise PayloadRejected(
+        f"{topic}: field '{field}' must be true or false, got {show_value(value)}"
+    )
 
 
 def _optional_direction(document: Mapping[str, Any], topic: str) -> Direction | None:
@@ -263,7 +243,9 @@ def _optional_direction(document: Mapping[str, Any], topic: str) -> Direction | 
         return None
     if isinstance(value, str) and value in _DIRECTIONS:
         return Direction(value)
-    raise PayloadRejected(f'{topic}: field \'direction\' must be "in" or "out", got {_show(value)}')
+    raise PayloadRejected(
+        f'{topic}: field \'direction\' must be "in" or "out", got {show_value(value)}'
+    )
 
 
 def _optional_confidence(document: Mapping[str, Any], topic: str) -> int | None:
@@ -273,7 +255,7 @@ def _optional_confidence(document: Mapping[str, Any], topic: str) -> int | None:
     # Integers only: a fraction like 0.93 would otherwise pass as "1 %".
     if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= 100:
         raise PayloadRejected(
-            f"{topic}: field 'confidence' must be an integer 0–100, got {_show(value)}"
+            f"{topic}: field 'confidence' must be an integer 0–100, got {show_value(value)}"
         )
     return value
 
@@ -284,18 +266,18 @@ def _optional_time(document: Mapping[str, Any], field: str, topic: str) -> datet
         return None
     if not isinstance(value, str):
         raise PayloadRejected(
-            f"{topic}: field '{field}' must be an ISO 8601 string, got {_show(value)}"
+            f"{topic}: field '{field}' must be an ISO 8601 string, got {show_value(value)}"
         )
     try:
         parsed = datetime.fromisoformat(value)
     except ValueError as exc:
         raise PayloadRejected(
-            f"{topic}: field '{field}' is not an ISO 8601 time, got {_show(value)}"
+            f"{topic}: field '{field}' is not an ISO 8601 time, got {show_value(value)}"
         ) from exc
     if parsed.utcoffset() is None:
         raise PayloadRejected(
             f"{topic}: field '{field}' must carry a UTC offset (e.g. +08:00 or Z), "
-            f"got {_show(value)}"
+            f"got {show_value(value)}"
         )
     return parsed
 

@@ -26,7 +26,6 @@ Decisions (documented in docs/adapters/zigbee2mqtt.md):
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
@@ -34,6 +33,7 @@ from typing import Any
 
 from estatehub.exceptions import PayloadRejected
 from estatehub.hookspecs.home import DetectorKind, DetectorReading
+from estatehub.payloads import parse_json_object, show_value
 from estatehub.transports.base import MqttMessage
 
 VENDOR = "zigbee2mqtt"
@@ -129,7 +129,7 @@ def parse_availability(message: MqttMessage, detector: str) -> DetectorReading:
         state = document.get("state")
         if not isinstance(state, str) or state not in _AVAILABILITY_STATES:
             raise PayloadRejected(
-                f'{topic}: field \'state\' must be "online" or "offline", got {_show(state)}'
+                f'{topic}: field \'state\' must be "online" or "offline", got {show_value(state)}'
             )
         available = _AVAILABILITY_STATES[state]
     return DetectorReading(
@@ -151,34 +151,8 @@ def _text(message: MqttMessage) -> str:
         raise PayloadRejected(f"{message.topic}: payload is not UTF-8 ({exc.reason})") from exc
 
 
-def _reject_constant(name: str) -> Any:
-    # json.loads accepts NaN and Infinity by default; no device sends them on purpose.
-    raise ValueError(f"{name} is not valid JSON")
-
-
 def _json_object(message: MqttMessage) -> Mapping[str, Any]:
-    text = _text(message)
-    try:
-        document = json.loads(text, parse_constant=_reject_constant)
-    except ValueError as exc:
-        raise PayloadRejected(f"{message.topic}: payload is not JSON ({exc})") from exc
-    except RecursionError:
-        # json.loads recurses once per nesting level; a few thousand "[" reach the limit.
-        raise PayloadRejected(f"{message.topic}: payload is JSON nested too deeply") from None
-    if not isinstance(document, dict):
-        raise PayloadRejected(
-            f"{message.topic}: payload must be a JSON object, got {type(document).__name__}"
-        )
-    return document
-
-
-def _show(value: object) -> str:
-    """A short, JSON-looking rendering of a bad value for a rejection reason."""
-    try:
-        rendered = json.dumps(value, ensure_ascii=False, default=repr)
-    except RecursionError:
-        return "a value nested too deeply to show"
-    return rendered if len(rendered) <= 40 else rendered[:37] + "..."
+    return parse_json_object(_text(message), message.topic)
 
 
 def _flag(state: Mapping[str, Any], field: str, topic: str) -> bool | None:
@@ -187,7 +161,9 @@ def _flag(state: Mapping[str, Any], field: str, topic: str) -> bool | None:
         return value
     if isinstance(value, str) and value in _FLAG_STRINGS:
         return _FLAG_STRINGS[value]
-    raise PayloadRejected(f"{topic}: field '{field}' must be true or false, got {_show(value)}")
+    raise PayloadRejected(
+        f"{topic}: field '{field}' must be true or false, got {show_value(value)}"
+    )
 
 
 def _is_number(value: object) -> bool:
@@ -209,10 +185,10 @@ def _battery(state: Mapping[str, Any], topic: str) -> float | None:
             percent = None
     if percent is None or not math.isfinite(percent):
         raise PayloadRejected(
-            f"{topic}: field 'battery' must be a number of percent, got {_show(value)}"
+            f"{topic}: field 'battery' must be a number of percent, got {show_value(value)}"
         )
     if not 0.0 <= percent <= 100.0:
-        raise PayloadRejected(f"{topic}: field 'battery' must be 0–100, got {_show(value)}")
+        raise PayloadRejected(f"{topic}: field 'battery' must be 0–100, got {show_value(value)}")
     return percent
 
 
@@ -222,7 +198,7 @@ def _link_quality(state: Mapping[str, Any], topic: str) -> int | None:
         return None
     if not isinstance(value, int) or isinstance(value, bool):
         raise PayloadRejected(
-            f"{topic}: field 'linkquality' must be an integer, got {_show(value)}"
+            f"{topic}: field 'linkquality' must be an integer, got {show_value(value)}"
         )
     if not 0 <= value <= _MAX_LINK_QUALITY:
         raise PayloadRejected(
@@ -244,10 +220,10 @@ def _last_seen(state: Mapping[str, Any], topic: str) -> datetime | None:
             return _EPOCH + timedelta(milliseconds=value)
         except (OverflowError, ValueError) as exc:
             raise PayloadRejected(
-                f"{topic}: field 'last_seen' is not a valid epoch in ms, got {_show(value)}"
+                f"{topic}: field 'last_seen' is not a valid epoch in ms, got {show_value(value)}"
             ) from exc
     raise PayloadRejected(
-        f"{topic}: field 'last_seen' must be a timestamp string or epoch ms, got {_show(value)}"
+        f"{topic}: field 'last_seen' must be a timestamp string or epoch ms, got {show_value(value)}"
     )
 
 
