@@ -440,7 +440,8 @@ def test_unknown_modules_and_sections_list_the_known_ones(tmp_path):
         "estate.yaml, line 4: modules → parkin: unknown module 'parkin' "
         "(did you mean 'parking'?); known modules: home, parking",
         "estate.yaml, line 7: moduls: unknown section 'moduls' (did you mean 'modules'?); "
-        "known sections: api, automations, capture, estate, modules, mqtt, plugins, registry, store",
+        "known sections: api, automations, capture, escalation, estate, modules, mqtt, "
+        "plugins, registry, store",
     ]
 
 

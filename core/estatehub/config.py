@@ -40,6 +40,7 @@ import voluptuous as vol
 import yaml
 
 from estatehub import config_validation as cv
+from estatehub.escalation import ESCALATION_SCHEMA, EscalationConfig, escalation_config
 from estatehub.exceptions import EstatehubError, PluginError
 
 __all__ = [
@@ -69,6 +70,7 @@ CORE_SECTIONS = (
     "registry",
     "modules",
     "automations",
+    "escalation",
 )
 """Top-level sections the core owns; plugins may register others."""
 
@@ -1298,6 +1300,8 @@ class EstateConfig:
         (see :func:`position`).
     :param automations: the ``automations:`` list, validated (see
         :mod:`estatehub.automation`); every automation has an ``id``.
+    :param escalation: the ``escalation:`` section: named policies, which incidents get
+        them, auto-resolution rules (see :mod:`estatehub.escalation`).
     """
 
     path: Path
@@ -1315,6 +1319,7 @@ class EstateConfig:
     sections: Mapping[str, Any]
     raw: Any = field(repr=False, compare=False)
     automations: tuple[Mapping[str, Any], ...] = ()
+    escalation: EscalationConfig = field(default_factory=EscalationConfig)
 
 
 # --------------------------------------------------------------------------- core schema
@@ -1842,6 +1847,7 @@ def load_estate_config(
                 longitude=estate.get("longitude"),
             )
         )
+    escalation = section("escalation", ESCALATION_SCHEMA, None)
     sections: dict[str, Any] = {}
     for name, schema in section_schemas.items():
         if name in raw:
@@ -1886,6 +1892,7 @@ def load_estate_config(
         sections=MappingProxyType(sections),
         raw=raw,
         automations=tuple(automations or ()),
+        escalation=escalation_config(escalation),
     )
 
 

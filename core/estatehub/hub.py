@@ -92,7 +92,7 @@ class Hub:
         self.services = ServiceRegistry()
         self.registry = EstateRegistry(config.registry)
         self.store = store or Store(config.store_path)
-        self.incidents = IncidentManager(self.bus, self.clock, self.store)
+        self.incidents = IncidentManager(self.bus, self.clock, self.store, config.escalation)
         #: The estate's automations (``automations:``); started after the modules, so the
         #: services they call exist, and stopped before them.
         self.automations = AutomationEngine(self, config.automations)

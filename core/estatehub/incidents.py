@@ -5,6 +5,13 @@ a plugin that failed to start. It escalates through its policy's steps on the hu
 until someone acknowledges it. A safety incident is never dropped: its policy always
 repeats its last step until acknowledged, and it survives a restart (the store has it, and
 its next step is rescheduled; a step that fell due while the hub was down runs at start).
+
+Policies can also come from the estate config (``escalation:``, see
+:mod:`estatehub.escalation`): an incident raised without a policy gets the first matching
+configured one. A policy's quiet hours postpone the steps of non-safety incidents to the end
+of the quiet period (audited, ``incident.postponed``); a safety incident is never postponed.
+A step with ``require_ack: false`` is informational: it runs at its time even after the
+incident was acknowledged, and is never the step that repeats.
 """
 
 from __future__ import annotations
@@ -13,19 +20,22 @@ import enum
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta
 from typing import TYPE_CHECKING, Any
 
 from .exceptions import IncidentError
 
 if TYPE_CHECKING:
-    from .bus import EventBus
+    from .bus import Event, EventBus, Unsubscribe
     from .clock import Clock, TimerHandle
+    from .escalation import EscalationConfig
     from .store import Store
 
 _LOGGER = logging.getLogger(__name__)
 
 SAFETY_REPEAT_DEFAULT = timedelta(minutes=5)
+AUTO_RESOLVER = "auto_resolve"
+"""The actor recorded when an ``escalation: auto_resolve:`` rule closes an incident."""
 
 
 class Severity(enum.StrEnum):
@@ -47,11 +57,44 @@ class IncidentState(enum.StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class EscalationStep:
-    """One step: ``after`` the incident was raised, tell ``notify`` (roles or targets)."""
+    """One step: ``after`` the incident was raised, tell ``notify`` (roles or targets).
+
+    ``require_ack`` false makes the step informational: it runs at its time whether or not
+    someone has acknowledged (until the incident is resolved) and is never repeated.
+    """
 
     after: timedelta
     notify: tuple[str, ...]
     instruction: str = ""
+    require_ack: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class QuietHours:
+    """A daily period (estate time) in which non-safety escalation steps wait.
+
+    ``start`` later than ``end`` wraps midnight (``22:00`` → ``07:00``); ``end`` itself is
+    outside the period.
+    """
+
+    start: time
+    end: time
+
+    def __post_init__(self) -> None:
+        if self.start == self.end:
+            raise IncidentError(f"quiet hours from {self.start} to {self.end} are empty")
+
+    def contains(self, moment: datetime) -> bool:
+        """Whether ``moment`` (aware) falls inside the quiet period."""
+        of_day = moment.timetz().replace(tzinfo=None)
+        if self.start < self.end:
+            return self.start <= of_day < self.end
+        return of_day >= self.start or of_day < self.end
+
+    def end_after(self, moment: datetime) -> datetime:
+        """The first end of the quiet period after ``moment``, in ``moment``'s time zone."""
+        end = datetime.combine(moment.date(), self.end, tzinfo=moment.tzinfo)
+        return end if end > moment else end + timedelta(days=1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +107,16 @@ class EscalationPolicy:
 
     steps: tuple[EscalationStep, ...] = ()
     repeat_every: timedelta | None = None
+    quiet_hours: QuietHours | None = None
+
+    @property
+    def repeated_step(self) -> int | None:
+        """Index of the step that repeats: the last one needing an acknowledgement (the
+        last step when none does), or None without steps."""
+        for index in range(len(self.steps) - 1, -1, -1):
+            if self.steps[index].require_ack:
+                return index
+        return len(self.steps) - 1 if self.steps else None
 
     def __post_init__(self) -> None:
         afters = [step.after for step in self.steps]
@@ -80,10 +133,17 @@ class EscalationPolicy:
                     "after": s.after.total_seconds(),
                     "notify": list(s.notify),
                     "instruction": s.instruction,
+                    "require_ack": s.require_ack,
                 }
                 for s in self.steps
             ],
             "repeat_every": self.repeat_every.total_seconds() if self.repeat_every else None,
+            "quiet_hours": [
+                self.quiet_hours.start.isoformat(),
+                self.quiet_hours.end.isoformat(),
+            ]
+            if self.quiet_hours
+            else None,
         }
 
     @classmethod
@@ -91,12 +151,22 @@ class EscalationPolicy:
         """Inverse of :meth:`as_dict`."""
         steps = tuple(
             EscalationStep(
-                timedelta(seconds=s["after"]), tuple(s["notify"]), s.get("instruction", "")
+                timedelta(seconds=s["after"]),
+                tuple(s["notify"]),
+                s.get("instruction", ""),
+                s.get("require_ack", True),
             )
             for s in data.get("steps", ())
         )
         repeat = data.get("repeat_every")
-        return cls(steps, timedelta(seconds=repeat) if repeat else None)
+        quiet = data.get("quiet_hours")
+        return cls(
+            steps,
+            timedelta(seconds=repeat) if repeat else None,
+            QuietHours(time.fromisoformat(quiet[0]), time.fromisoformat(quiet[1]))
+            if quiet
+            else None,
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -194,17 +264,38 @@ class Incident:
 
 
 class IncidentManager:
-    """Raises, escalates, acknowledges and resolves incidents; owns their timers."""
+    """Raises, escalates, acknowledges and resolves incidents; owns their timers.
 
-    def __init__(self, bus: EventBus, clock: Clock, store: Store) -> None:
+    :param escalation: the estate's ``escalation:`` section: policies for incidents raised
+        without one, and auto-resolution rules. ``None``: callers bring their own policies.
+    """
+
+    def __init__(
+        self,
+        bus: EventBus,
+        clock: Clock,
+        store: Store,
+        escalation: EscalationConfig | None = None,
+    ) -> None:
         self._bus = bus
         self._clock = clock
         self._store = store
+        self._escalation = escalation
         self._incidents: dict[str, Incident] = {}
         self._open_by_key: dict[str, str] = {}
         self._timers: dict[str, TimerHandle] = {}
+        self._resolve_timers: dict[str, TimerHandle] = {}
+        self._unsubscribes: list[Unsubscribe] = []
+        if escalation is not None:
+            for event_type in escalation.resolving_event_types():
+                self._unsubscribes.append(bus.listen(event_type, self._resolve_on_event))
 
     # -- queries -----------------------------------------------------------------------
+
+    @property
+    def escalation(self) -> EscalationConfig | None:
+        """The configured policies and auto-resolution rules, if any."""
+        return self._escalation
 
     def get(self, incident_id: str) -> Incident:
         """The incident; raises :class:`IncidentError` for an unknown id."""
@@ -236,16 +327,21 @@ class IncidentManager:
             self._incidents[incident.id] = incident
             if incident.dedupe_key:
                 self._open_by_key[incident.dedupe_key] = incident.id
-            if incident.state is IncidentState.RAISED:
-                self._arm(incident)
+            self._arm(incident)
+            if incident.state is IncidentState.ACKNOWLEDGED:
+                self._arm_resolve_after_ack(incident)
             count += 1
         return count
 
     def shutdown(self) -> None:
-        """Cancel every timer (the store keeps the incidents and their next step)."""
-        for timer in self._timers.values():
+        """Cancel every timer and listener (the store keeps the incidents and their next step)."""
+        for timer in (*self._timers.values(), *self._resolve_timers.values()):
             timer.cancel()
         self._timers.clear()
+        self._resolve_timers.clear()
+        for unsubscribe in self._unsubscribes:
+            unsubscribe()
+        self._unsubscribes.clear()
 
     # -- operations --------------------------------------------------------------------
 
@@ -263,8 +359,10 @@ class IncidentManager:
     ) -> Incident:
         """Raise an incident, or count a repeat of the open one with the same dedupe key.
 
-        The policy's steps with ``after`` zero run at once and are reported in the
-        ``incident.raised`` event; later steps fire ``incident.escalated`` on timers.
+        Without a ``policy`` the first configured policy matching ``kind`` and ``severity``
+        applies (none: no steps). The policy's steps with ``after`` zero run at once and
+        are reported in the ``incident.raised`` event (unless quiet hours postpone them);
+        later steps fire ``incident.escalated`` on timers.
         """
         if dedupe_key is not None:
             existing = self.find_open(dedupe_key)
@@ -278,6 +376,8 @@ class IncidentManager:
                     {**updated.event_data(), "occurrences": updated.occurrences},
                 )
                 return updated
+        if policy is None and self._escalation is not None:
+            policy = self._escalation.policy_for(kind, severity)
         policy = policy or EscalationPolicy()
         if severity is Severity.SAFETY and policy.repeat_every is None:
             # Life safety is never dropped: keep repeating the last step until acknowledged.
@@ -298,14 +398,15 @@ class IncidentManager:
         )
         notify: list[str] = []
         instruction = ""
-        while incident.level + 1 < len(policy.steps) and policy.steps[
-            incident.level + 1
-        ].after <= timedelta(0):
-            step = policy.steps[incident.level + 1]
-            notify.extend(step.notify)
-            instruction = step.instruction or instruction
-            incident = replace(incident, level=incident.level + 1)
-        incident = replace(incident, next_step_at=self._next_step_time(incident, now))
+        if not self._is_quiet(incident, now):
+            while incident.level + 1 < len(policy.steps) and policy.steps[
+                incident.level + 1
+            ].after <= timedelta(0):
+                step = policy.steps[incident.level + 1]
+                notify.extend(step.notify)
+                instruction = step.instruction or instruction
+                incident = replace(incident, level=incident.level + 1)
+        incident, postponed_from = self._schedule(incident, now)
         if dedupe_key is not None:
             self._open_by_key[dedupe_key] = incident.id
         self._save(incident, "incident.raised", source, {"notify": notify, "summary": summary})
@@ -314,24 +415,30 @@ class IncidentManager:
             "incident.raised",
             {**incident.event_data(), "notify": notify, "instruction": instruction},
         )
+        self._report_postponed(incident, postponed_from)
         self._arm(incident)
         return incident
 
     def acknowledge(self, incident_id: str, by: str, note: str = "") -> Incident:
-        """Record that ``by`` has seen the incident; stops its escalation."""
+        """Record that ``by`` has seen the incident and when; stops its escalation
+        (informational steps, ``require_ack: false``, still run at their time)."""
         incident = self.get(incident_id)
         if incident.state is not IncidentState.RAISED:
             raise IncidentError(f"incident {incident_id} is already {incident.state.value}")
         self._disarm(incident_id)
+        now = self._clock.now()
         updated = replace(
             incident,
             state=IncidentState.ACKNOWLEDGED,
             acknowledged_by=by,
-            acknowledged_at=self._clock.now(),
-            next_step_at=None,
+            acknowledged_at=now,
         )
+        updated, postponed_from = self._schedule(updated, now)
         self._save(updated, "incident.acknowledged", by, {"note": note})
         self._bus.fire("incident.acknowledged", {**updated.event_data(), "by": by})
+        self._report_postponed(updated, postponed_from)
+        self._arm(updated)
+        self._arm_resolve_after_ack(updated)
         return updated
 
     def resolve(self, incident_id: str, by: str, note: str = "") -> Incident:
@@ -340,6 +447,9 @@ class IncidentManager:
         if incident.state is IncidentState.RESOLVED:
             raise IncidentError(f"incident {incident_id} is already resolved")
         self._disarm(incident_id)
+        resolve_timer = self._resolve_timers.pop(incident_id, None)
+        if resolve_timer is not None:
+            resolve_timer.cancel()
         now = self._clock.now()
         updated = replace(
             incident,
@@ -358,13 +468,64 @@ class IncidentManager:
 
     # -- escalation --------------------------------------------------------------------
 
-    def _next_step_time(self, incident: Incident, last_step_at: datetime) -> datetime | None:
-        steps = incident.policy.steps
+    def _next_step(self, incident: Incident, last_step_at: datetime) -> tuple[int, datetime] | None:
+        """The step to run next and when (before quiet hours), or None."""
+        policy = incident.policy
+        steps = policy.steps
+        if incident.state is IncidentState.ACKNOWLEDGED:
+            for index in range(incident.level + 1, len(steps)):
+                if not steps[index].require_ack:
+                    return index, incident.raised_at + steps[index].after
+            return None
+        if incident.state is not IncidentState.RAISED:
+            return None
         if incident.level + 1 < len(steps):
-            return incident.raised_at + steps[incident.level + 1].after
-        if incident.policy.repeat_every is not None and steps:
-            return last_step_at + incident.policy.repeat_every
+            return incident.level + 1, incident.raised_at + steps[incident.level + 1].after
+        repeated = policy.repeated_step
+        if policy.repeat_every is not None and repeated is not None:
+            return repeated, last_step_at + policy.repeat_every
         return None
+
+    def _is_quiet(self, incident: Incident, moment: datetime) -> bool:
+        quiet = incident.policy.quiet_hours
+        # Quiet hours never hold back life safety.
+        return (
+            quiet is not None
+            and incident.severity is not Severity.SAFETY
+            and quiet.contains(moment)
+        )
+
+    def _schedule(
+        self, incident: Incident, last_step_at: datetime
+    ) -> tuple[Incident, datetime | None]:
+        """Set ``next_step_at``; also returns when the step was due if quiet hours moved it."""
+        upcoming = self._next_step(incident, last_step_at)
+        if upcoming is None:
+            return replace(incident, next_step_at=None), None
+        due = max(upcoming[1], self._clock.now())
+        quiet = incident.policy.quiet_hours
+        if quiet is not None and self._is_quiet(incident, due):
+            return replace(incident, next_step_at=quiet.end_after(due)), due
+        return replace(incident, next_step_at=due), None
+
+    def _report_postponed(self, incident: Incident, due: datetime | None) -> None:
+        if due is None or incident.next_step_at is None:
+            return
+        upcoming = self._next_step(incident, due)
+        level = upcoming[0] if upcoming is not None else incident.level
+        detail = {
+            "level": level,
+            "due_at": due.isoformat(),
+            "until": incident.next_step_at.isoformat(),
+        }
+        self._store.audit(self._clock.now(), "hub", "incident.postponed", incident.id, detail)
+        _LOGGER.info(
+            "incident %s: step %d postponed by quiet hours until %s",
+            incident.id,
+            level,
+            detail["until"],
+        )
+        self._bus.fire("incident.postponed", {**incident.event_data(), **detail})
 
     def _arm(self, incident: Incident) -> None:
         self._disarm(incident.id)
@@ -383,18 +544,21 @@ class IncidentManager:
     def _escalate(self, incident_id: str) -> None:
         self._timers.pop(incident_id, None)
         incident = self._incidents.get(incident_id)
-        if incident is None or incident.state is not IncidentState.RAISED:
+        if incident is None or not incident.is_open:
             return
-        steps = incident.policy.steps
-        repeat = incident.level + 1 >= len(steps)
+        upcoming = self._next_step(incident, self._clock.now())
+        if upcoming is None:
+            return
+        index = upcoming[0]
+        repeat = index <= incident.level
         if repeat:
             incident = replace(incident, repeats=incident.repeats + 1)
         else:
-            incident = replace(incident, level=incident.level + 1)
-        step = steps[incident.level]
+            incident = replace(incident, level=index)
+        step = incident.policy.steps[index]
         now = self._clock.now()
-        incident = replace(incident, next_step_at=self._next_step_time(incident, now))
-        detail = {"level": incident.level, "repeat": incident.repeats, "notify": list(step.notify)}
+        incident, postponed_from = self._schedule(incident, now)
+        detail = {"level": index, "repeat": incident.repeats, "notify": list(step.notify)}
         self._save(incident, "incident.escalated", "hub", detail)
         _LOGGER.warning(
             "incident %s escalated to %s%s",
@@ -406,13 +570,46 @@ class IncidentManager:
             "incident.escalated",
             {
                 **incident.event_data(),
-                "level": incident.level,
+                "level": index,
                 "repeat": incident.repeats,
                 "notify": list(step.notify),
                 "instruction": step.instruction,
             },
         )
+        self._report_postponed(incident, postponed_from)
         self._arm(incident)
+
+    # -- automatic resolution ------------------------------------------------------------
+
+    def _arm_resolve_after_ack(self, incident: Incident) -> None:
+        if self._escalation is None or incident.acknowledged_at is None:
+            return
+        rule = self._escalation.resolve_after_acknowledged(incident.kind)
+        if rule is None or rule.after_acknowledged is None:
+            return
+        incident_id = incident.id
+        self._resolve_timers[incident_id] = self._clock.call_at(
+            incident.acknowledged_at + rule.after_acknowledged,
+            lambda: self._auto_resolve(incident_id, rule.describe()),
+        )
+
+    def _auto_resolve(self, incident_id: str, reason: str) -> None:
+        self._resolve_timers.pop(incident_id, None)
+        incident = self._incidents.get(incident_id)
+        if incident is not None and incident.is_open:
+            self.resolve(incident_id, by=AUTO_RESOLVER, note=reason)
+
+    def _resolve_on_event(self, event: Event) -> None:
+        if self._escalation is None:
+            return
+        for rule in self._escalation.rules_for_event(event.type, event.data):
+            for incident in self.open_incidents():
+                if not rule.applies_to(incident.kind, incident.location, event.data):
+                    continue
+                if incident.severity is Severity.SAFETY and incident.state is IncidentState.RAISED:
+                    # A safety incident is closed only after a person has acknowledged it.
+                    continue
+                self.resolve(incident.id, by=AUTO_RESOLVER, note=rule.describe())
 
     def _save(self, incident: Incident, action: str, actor: str, detail: Mapping[str, Any]) -> None:
         self._incidents[incident.id] = incident

@@ -46,7 +46,18 @@ hookimpl = pluggy.HookimplMarker(PROJECT)
 _LOGGER = logging.getLogger(__name__)
 
 CORE_SECTIONS = frozenset(
-    {"estate", "api", "mqtt", "store", "plugins", "capture", "registry", "modules", "automations"}
+    {
+        "estate",
+        "api",
+        "mqtt",
+        "store",
+        "plugins",
+        "capture",
+        "registry",
+        "modules",
+        "automations",
+        "escalation",
+    }
 )
 
 
