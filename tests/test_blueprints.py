@@ -644,3 +644,38 @@ async def test_fence_intrusion_alerts_only_during_the_armed_hours(tmp_path):
     assert [(n["target"], n["message"]) for n in notified] == [
         (["role:guard"], "Intrusion at fence zone north-1; snapshot taken.")
     ]
+
+
+async def test_smoke_blueprint_reacts_to_a_replayed_capture_and_its_trace_explains_each_step(
+    tmp_path,
+):
+    from estatehub.replay import advance, inject
+    from estatehub.transports.capture import read_capture
+
+    capture = write(
+        tmp_path,
+        "smoke.jsonl",
+        '{"at": "2026-03-02T08:00:00+08:00", "transport": "mqtt", "topic": "zigbee2mqtt/b3-1202-smoke", '
+        '"payload": "{\\"smoke\\":false,\\"battery\\":100,\\"linkquality\\":60}", "retain": true}\n'
+        '{"at": "2026-03-02T08:03:00+08:00", "transport": "mqtt", "topic": "zigbee2mqtt/b3-1202-smoke", '
+        '"payload": "{\\"smoke\\":true,\\"battery_low\\":false,\\"linkquality\\":26}"}\n',
+    )
+    traces: list[dict[str, Any]] = []
+
+    async def steps(estate: SmokeEstate) -> None:
+        hub = estate.harness.hub
+        for record in read_capture(capture):  # exactly what `estatehub replay` does per record
+            await advance(hub, estate.harness.clock, record.at)
+            await inject(hub, record)
+            await estate.settle()
+        traces.extend(estate.engine.traces("b3_smoke_doors"))
+
+    estate = await _run_smoke_estate(tmp_path / "estate", steps)
+    assert estate.calls["access.release_doors"] == [{"building": "b3", "reason": "smoke"}]
+    (trace,) = traces
+    assert trace["trigger"]["description"] == "state of binary_sensor.b3_1202_smoke"
+    assert [(s["path"], s["result"]["service"]) for s in trace["steps"]] == [
+        ("action/0", "access.release_doors"),
+        ("action/1", "incident.escalate"),
+    ]
+    assert [s["started_at"] for s in trace["steps"]] == ["2026-03-02T08:03:00+08:00"] * 2
