@@ -461,3 +461,12 @@ def test_nothing_is_remembered_outside_remember_failures():
     with pytest.raises(vol.Invalid):
         cv.duration("soon")
     assert failures.message_for("soon") is None
+
+
+def test_adapter_names_are_lower_case_with_underscores():
+    assert cv.adapter_name("mqtt_json") == "mqtt_json"
+    with pytest.raises(
+        vol.Invalid,
+        match="expected an adapter name \\(lower-case letters, digits and _\\), got 'Hik-Vision'",
+    ):
+        cv.adapter_name("Hik-Vision")

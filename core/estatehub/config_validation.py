@@ -356,6 +356,15 @@ _ENTITY_ID = re.compile(r"[a-z0-9_]+\.[a-z0-9_]+")
 
 
 @_remembered
+def adapter_name(value: Any) -> str:
+    """Accept a vendor adapter's name as estates write it (``hikvision``, ``mqtt_json``)."""
+    if not isinstance(value, str) or not re.fullmatch(r"[a-z][a-z0-9_]*", value):
+        raise vol.Invalid(
+            f"expected an adapter name (lower-case letters, digits and _), got {describe_value(value)}"
+        )
+    return value
+
+
 def slug(value: Any) -> str:
     """Accept an identifier of lower-case letters, digits and single inner hyphens (``b3-1``)."""
     if isinstance(value, str) and _SLUG.fullmatch(value):

@@ -193,7 +193,6 @@ class Hub:
         if self.capture is not None:
             self.capture.close()
         self.store.close()
-        self._started = False
         self._stopped.set()
 
     async def wait_stopped(self) -> None:

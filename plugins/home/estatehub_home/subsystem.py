@@ -49,9 +49,6 @@ DEFAULT_ESCALATION: Mapping[str, Any] = {
     "repeat_every": timedelta(minutes=5),
 }
 
-ADAPTER_NAME = vol.All(
-    str, vol.Match(r"^[a-z][a-z0-9_]*$", msg="an adapter name: lower-case letters, digits and _")
-)
 
 STEP_SCHEMA = vol.Schema(
     {
@@ -87,14 +84,14 @@ DETECTOR_SCHEMA = vol.Schema(
     {
         vol.Optional("flat"): str,
         vol.Optional("kind", default="smoke"): vol.In([k.value for k in DetectorKind]),
-        vol.Optional("adapter"): ADAPTER_NAME,
+        vol.Optional("adapter"): cv.adapter_name,
         vol.Optional("name"): str,
         vol.Optional("options", default=dict): vol.Any(None, dict),
     }
 )
 HOME_SCHEMA = vol.Schema(
     {
-        vol.Optional("adapter", default="zigbee2mqtt"): ADAPTER_NAME,
+        vol.Optional("adapter", default="zigbee2mqtt"): cv.adapter_name,
         vol.Required("detectors"): vol.All({cv.slug: DETECTOR_SCHEMA}, vol.Length(min=1)),
         vol.Optional("escalation", default=dict): {
             vol.In([k.value for k in DetectorKind]): ESCALATION_SCHEMA

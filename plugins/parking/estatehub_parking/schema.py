@@ -15,9 +15,6 @@ from estatehub.hookspecs.parking import Tariff
 from .tariff import check_tariff
 
 GATE_DIRECTIONS = ("in", "out", "both")
-ADAPTER_NAME = vol.All(
-    str, vol.Match(r"^[a-z][a-z0-9_]*$", msg="an adapter name: lower-case letters, digits and _")
-)
 
 
 def _aware_datetime(value: Any) -> datetime:
@@ -72,7 +69,7 @@ TARIFF_FIELDS = vol.Schema(
 
 GATE_SCHEMA = vol.Schema(
     {
-        vol.Required("adapter"): ADAPTER_NAME,
+        vol.Required("adapter"): cv.adapter_name,
         vol.Optional("direction", default="both"): vol.In(GATE_DIRECTIONS),
         vol.Optional("name"): str,
         vol.Optional("options", default=dict): vol.Any(None, dict),

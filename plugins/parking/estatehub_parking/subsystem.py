@@ -425,13 +425,16 @@ class ParkingModule:
         if verdict is not Verdict.OPEN:
             return
         if plate.plate not in self.sessions:
-            self._open_session(gate, plate.plate, context.category, at)
+            self._open_session(gate, plate.plate, context.category, at, plate.kind)
         if actuate:
             self.send_barrier(gate, "open", plate.plate, reason)
 
-    def _open_session(self, gate: str, plate: str, category: str, at: datetime) -> ParkingSession:
+    def _open_session(
+        self, gate: str, plate: str, category: str, at: datetime, kind: PlateKind | None = None
+    ) -> ParkingSession:
         sequence = self.hub.store.next_sequence("parking.session")
-        kind = normalise_plate(plate, None, self.rules).kind
+        if kind is None:  # a guard override names a plate the pipeline has not classified
+            kind = normalise_plate(plate, None, self.rules).kind
         session = ParkingSession(
             session_id=f"PS-{at:%Y%m%d}-{sequence:05d}",
             plate=plate,
